@@ -1,1 +1,122 @@
-//! placeholder
+//! depot's domain: repositories and their immutable versions, remotes, publications,
+//! distributions, users, tasks, the sync engine and content serving rules.
+//!
+//! Nothing here knows HTTP. The HTTP layer parses a request, calls a method of [`Depot`] and
+//! renders what it gets back; content types plug in through [`plugin::Plugin`].
+
+pub mod auth;
+pub mod check;
+pub mod core_tasks;
+pub mod download;
+pub mod error;
+pub mod fields;
+pub mod href;
+pub mod ondemand;
+pub mod plugin;
+pub mod resources;
+pub mod serving;
+pub mod sync;
+pub mod tasks;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use error::{CoreError, Result};
+pub use plugin::{Family, Plugin, Plugins};
+
+use depot_store::{BlobStore, Db};
+
+/// Settings the domain needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// Public origin of the content app, e.g. `http://127.0.0.1:24817`; used in `base_url`.
+    pub content_origin: String,
+    /// Concurrent tasks.
+    pub workers: usize,
+}
+
+pub const CONTENT_PATH_PREFIX: &str = "/pulp/content/";
+
+/// The running depot: storage, registered content types, task runner and caches.
+#[derive(Debug)]
+pub struct Depot {
+    pub db: Db,
+    pub blobs: BlobStore,
+    pub plugins: Plugins,
+    pub config: Config,
+    pub runner: tasks::Runner,
+    pub credentials: auth::CredentialCache,
+    pub downloaders: download::DownloaderCache,
+    pub fetches: ondemand::Fetches,
+    /// Held for reading while blobs are added, for writing while orphan cleanup deletes them,
+    /// so a blob is never deleted between being stored and being referenced.
+    pub blob_gc: tokio::sync::RwLock<()>,
+    /// Identifies this process in `/status/` (`<pid>@<host>` like Pulp).
+    pub process_name: String,
+}
+
+impl Depot {
+    /// Open storage under the data directory and recover from an unclean stop: tasks that were
+    /// running are marked failed and whatever they had staged is removed. Does not start the
+    /// task scheduler (see [`Depot::start_workers`]).
+    pub async fn open(config: Config, plugins: Vec<Plugin>) -> Result<Arc<Depot>> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let db = Db::open(&config.data_dir.join("depot.sqlite3")).await?;
+        let blobs = BlobStore::open(&config.data_dir)?;
+        let mut all = vec![core_tasks::plugin()];
+        all.extend(plugins);
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        let depot = Depot {
+            db,
+            blobs,
+            plugins: Plugins::new(all),
+            runner: tasks::Runner::new(config.workers),
+            config,
+            credentials: auth::CredentialCache::default(),
+            downloaders: download::DownloaderCache::default(),
+            fetches: ondemand::Fetches::default(),
+            blob_gc: tokio::sync::RwLock::new(()),
+            process_name: format!("{}@{host}", std::process::id()),
+        };
+        Ok(Arc::new(depot))
+    }
+
+    /// Fail tasks left running by a previous process and clear temporary files. Only call
+    /// when no other process shares this data directory's database.
+    pub async fn recover(&self) -> Result<()> {
+        let failed = self
+            .db
+            .recover_after_crash(
+                "depot stopped while this task ran (worker died); nothing it started was kept. \
+                 Run it again.",
+            )
+            .await?;
+        if !failed.is_empty() {
+            tracing::warn!(
+                count = failed.len(),
+                "marked tasks of a previous run as failed"
+            );
+        }
+        let removed = self.blobs.clear_tmp()?;
+        if removed > 0 {
+            tracing::info!(count = removed, "removed unfinished downloads");
+        }
+        Ok(())
+    }
+
+    /// Start the task scheduler.
+    pub fn start_workers(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(tasks::run_scheduler(self.clone()))
+    }
+
+    /// `base_url` of a distribution.
+    pub fn base_url(&self, base_path: &str) -> String {
+        format!(
+            "{}{CONTENT_PATH_PREFIX}{base_path}/",
+            self.config.content_origin.trim_end_matches('/')
+        )
+    }
+}

@@ -1,1 +1,90 @@
-//! placeholder
+//! depot's HTTP surface: the Pulp-compatible REST API under `/pulp/api/v3/`, the content app
+//! under `/pulp/content/` and the OpenAPI document. Handlers parse, authorize, call the
+//! domain (`depot_core`) and render; no SQL and no business rules live here.
+
+pub mod content_app;
+pub mod error;
+pub mod openapi;
+pub mod ops;
+pub mod payload;
+pub mod routes;
+pub mod server;
+pub mod status;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, RawPathParams, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, on};
+use bytes::Bytes;
+
+use depot_core::Depot;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub depot: Arc<Depot>,
+    /// The OpenAPI document, rendered once at startup.
+    pub spec: Bytes,
+}
+
+fn method_filter(m: &axum::http::Method) -> axum::routing::MethodFilter {
+    use axum::routing::MethodFilter;
+    match *m {
+        axum::http::Method::GET => MethodFilter::GET,
+        axum::http::Method::POST => MethodFilter::POST,
+        axum::http::Method::PUT => MethodFilter::PUT,
+        axum::http::Method::PATCH => MethodFilter::PATCH,
+        axum::http::Method::DELETE => MethodFilter::DELETE,
+        _ => MethodFilter::OPTIONS,
+    }
+}
+
+async fn api_json(State(state): State<AppState>) -> Response {
+    let mut r = (StatusCode::OK, state.spec.clone()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+async fn api_not_found() -> Response {
+    error::ApiError::not_found().into_response()
+}
+
+/// Build the application: API, OpenAPI document and content app.
+pub fn app(depot: Arc<Depot>) -> Router {
+    let ops = routes::operations(&depot);
+    let spec = serde_json::to_vec(&openapi::document(&depot, &ops)).expect("spec serializes");
+    let state = AppState {
+        depot,
+        spec: Bytes::from(spec),
+    };
+    let mut router: Router<AppState> = Router::new();
+    for op in ops {
+        let op = Arc::new(op);
+        let filter = method_filter(&op.method);
+        let route = op.route.clone();
+        router = router.route(
+            &route,
+            on(
+                filter,
+                move |state: State<AppState>, params: RawPathParams, req: Request| {
+                    ops::dispatch(op.clone(), state, params, req)
+                },
+            ),
+        );
+    }
+    let docs = format!("{}docs/api.json", depot_core::href::API_ROOT);
+    router
+        .route(&docs, axum::routing::get(api_json))
+        .route("/pulp/content", any(content_app::root_redirect))
+        .route("/pulp/content/", any(content_app::handle))
+        .route("/pulp/content/{*path}", any(content_app::handle))
+        .fallback(api_not_found)
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}

@@ -134,6 +134,8 @@ CREATE TABLE publications (
     pulp_type TEXT NOT NULL,
     repository_version_id TEXT NOT NULL REFERENCES repository_versions(id) ON DELETE CASCADE,
     complete INTEGER NOT NULL DEFAULT 0,
+    -- also serve the version's content at its relative paths (file publications)
+    pass_through INTEGER NOT NULL DEFAULT 0,
     extra TEXT NOT NULL DEFAULT '{}',
     pulp_created TEXT NOT NULL,
     pulp_last_updated TEXT NOT NULL

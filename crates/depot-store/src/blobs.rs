@@ -89,6 +89,18 @@ impl BlobStore {
         })
     }
 
+    /// Start writing a blob whose sha224, sha384 and sha512 are computed as well (uploads,
+    /// where Pulp reports every digest).
+    pub async fn create_temp_all(&self) -> io::Result<TempBlob> {
+        let all = ExpectedDigests {
+            sha224: Some(String::new()),
+            sha384: Some(String::new()),
+            sha512: Some(String::new()),
+            ..Default::default()
+        };
+        self.create_temp(&all).await
+    }
+
     /// Move a finished temp blob under its digest. If the blob already exists the temp file is
     /// dropped: same digest, same bytes.
     pub async fn commit(&self, mut temp: TempBlob, sha256: &str) -> io::Result<PathBuf> {
@@ -155,6 +167,14 @@ impl TempBlob {
             .expect("write after finish")
             .write_all(chunk)
             .await
+    }
+
+    /// Make everything written so far visible to readers of the file.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush().await,
+            None => Ok(()),
+        }
     }
 
     pub fn size(&self) -> u64 {
@@ -238,7 +258,11 @@ impl ExpectedDigests {
             }
         }
         let pairs = [
-            ("sha256", self.sha256.as_deref(), Some(actual.sha256.as_str())),
+            (
+                "sha256",
+                self.sha256.as_deref(),
+                Some(actual.sha256.as_str()),
+            ),
             ("sha224", self.sha224.as_deref(), actual.sha224.as_deref()),
             ("sha384", self.sha384.as_deref(), actual.sha384.as_deref()),
             ("sha512", self.sha512.as_deref(), actual.sha512.as_deref()),
@@ -264,7 +288,10 @@ mod tests {
     async fn temp_blob_is_removed_unless_committed() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        let mut blob = store.create_temp(&ExpectedDigests::default()).await.unwrap();
+        let mut blob = store
+            .create_temp(&ExpectedDigests::default())
+            .await
+            .unwrap();
         blob.write(b"hello").await.unwrap();
         let path = blob.path().unwrap().to_path_buf();
         assert!(path.exists());
@@ -278,9 +305,7 @@ mod tests {
         let store = BlobStore::open(dir.path()).unwrap();
         let expected = ExpectedDigests {
             size: Some(5),
-            sha256: Some(
-                "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824".into(),
-            ),
+            sha256: Some("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824".into()),
             sha512: Some("wrong".into()),
             ..Default::default()
         };
@@ -308,6 +333,11 @@ mod tests {
             size: 4,
             ..Default::default()
         };
-        assert!(expected.verify(&actual).unwrap_err().contains("size mismatch"));
+        assert!(
+            expected
+                .verify(&actual)
+                .unwrap_err()
+                .contains("size mismatch")
+        );
     }
 }

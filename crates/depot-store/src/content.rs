@@ -61,6 +61,27 @@ impl PendingDownload {
     }
 }
 
+/// A publication to create.
+#[derive(Clone, Debug)]
+pub struct NewPublication {
+    pub id: String,
+    pub pulp_type: String,
+    pub repository_version_id: String,
+    pub pass_through: bool,
+    pub extra: String,
+}
+
+/// One file of a repository version, as publications see it.
+#[derive(Clone, Debug, FromRow)]
+pub struct VersionFile {
+    pub content_artifact_id: String,
+    pub relative_path: String,
+    pub data: String,
+    /// of the stored artifact, or as declared upstream
+    pub sha256: Option<String>,
+    pub size: Option<i64>,
+}
+
 /// What the content app needs to serve one path.
 #[derive(Clone, Debug, FromRow)]
 pub struct ServedFile {
@@ -373,16 +394,42 @@ impl Db {
         Ok(())
     }
 
-    /// Record a stored artifact and link it to a content artifact (on-demand fetch).
-    pub async fn store_fetched_artifact(
-        &self,
-        content_artifact_id: &str,
-        digests: &crate::Digests,
-    ) -> Result<String> {
-        let aid = self.artifact_insert(digests).await?;
-        self.link_artifacts(&[(content_artifact_id.to_string(), aid.clone())])
+    /// Record downloaded blobs as artifacts and link each to its content artifact, in one
+    /// transaction.
+    pub async fn record_downloads(&self, done: &[(String, crate::Digests)]) -> Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let t = now();
+        let mut tx = self.write.begin().await?;
+        for (ca, d) in done {
+            let aid: String = sqlx::query_scalar(
+                "INSERT INTO artifacts (id, sha256, size, sha224, sha384, sha512, pulp_created, \
+                 pulp_last_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (sha256) DO UPDATE SET \
+                   sha224 = coalesce(artifacts.sha224, excluded.sha224), \
+                   sha384 = coalesce(artifacts.sha384, excluded.sha384), \
+                   sha512 = coalesce(artifacts.sha512, excluded.sha512) \
+                 RETURNING id",
+            )
+            .bind(new_id())
+            .bind(&d.sha256)
+            .bind(d.size as i64)
+            .bind(&d.sha224)
+            .bind(&d.sha384)
+            .bind(&d.sha512)
+            .bind(&t)
+            .bind(&t)
+            .fetch_one(&mut *tx)
             .await?;
-        Ok(aid)
+            sqlx::query("UPDATE content_artifacts SET artifact_id = ? WHERE id = ?")
+                .bind(&aid)
+                .bind(ca)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn mark_remote_artifact_failed(
@@ -417,7 +464,10 @@ impl Db {
     }
 
     /// The artifact currently linked to a content artifact, if any.
-    pub async fn content_artifact_sha256(&self, content_artifact_id: &str) -> Result<Option<String>> {
+    pub async fn content_artifact_sha256(
+        &self,
+        content_artifact_id: &str,
+    ) -> Result<Option<String>> {
         Ok(sqlx::query_scalar(
             "SELECT a.sha256 FROM content_artifacts ca JOIN artifacts a ON a.id = ca.artifact_id \
              WHERE ca.id = ?",
@@ -457,7 +507,11 @@ impl Db {
     // content app lookups
 
     /// A file a publication serves at `path`.
-    pub async fn published_file(&self, publication_id: &str, path: &str) -> Result<Option<ServedFile>> {
+    pub async fn published_file(
+        &self,
+        publication_id: &str,
+        path: &str,
+    ) -> Result<Option<ServedFile>> {
         Ok(sqlx::query_as(
             "SELECT pf.relative_path, pf.content_artifact_id, \
              a.sha256 AS artifact_sha256, a.size AS artifact_size, \
@@ -572,47 +626,35 @@ impl Db {
     // -----------------------------------------------------------------------------------------
     // publications
 
-    /// Create a publication row (incomplete until `publication_complete`).
-    pub async fn publication_insert(
+    /// Create a complete publication with the files it serves, in one transaction:
+    /// (relative_path, content_artifact_id, artifact_id).
+    pub async fn publication_create(
         &self,
-        id: &str,
-        pulp_type: &str,
-        repository_version_id: &str,
-        extra: &str,
-    ) -> Result<()> {
-        let t = now();
-        sqlx::query(
-            "INSERT INTO publications (id, pulp_type, repository_version_id, complete, extra, \
-             pulp_created, pulp_last_updated) VALUES (?, ?, ?, 0, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(pulp_type)
-        .bind(repository_version_id)
-        .bind(extra)
-        .bind(&t)
-        .bind(&t)
-        .execute(&self.write)
-        .await?;
-        Ok(())
-    }
-
-    /// Add files to an incomplete publication: (relative_path, content_artifact_id, artifact_id).
-    pub async fn publication_add_files(
-        &self,
-        publication_id: &str,
+        p: &NewPublication,
         files: &[(String, Option<String>, Option<String>)],
     ) -> Result<()> {
+        let t = now();
         let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO publications (id, pulp_type, repository_version_id, complete, \
+             pass_through, extra, pulp_created, pulp_last_updated) VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
+        )
+        .bind(&p.id)
+        .bind(&p.pulp_type)
+        .bind(&p.repository_version_id)
+        .bind(p.pass_through)
+        .bind(&p.extra)
+        .bind(&t)
+        .bind(&t)
+        .execute(&mut *tx)
+        .await?;
         for chunk in files.chunks(CHUNK) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT OR REPLACE INTO published_files (publication_id, relative_path, \
                  content_artifact_id, artifact_id) ",
             );
             qb.push_values(chunk, |mut b, (rp, ca, a)| {
-                b.push_bind(publication_id)
-                    .push_bind(rp)
-                    .push_bind(ca)
-                    .push_bind(a);
+                b.push_bind(&p.id).push_bind(rp).push_bind(ca).push_bind(a);
             });
             qb.build().execute(&mut *tx).await?;
         }
@@ -620,26 +662,22 @@ impl Db {
         Ok(())
     }
 
-    pub async fn publication_complete(&self, publication_id: &str) -> Result<()> {
-        sqlx::query("UPDATE publications SET complete = 1, pulp_last_updated = ? WHERE id = ?")
-            .bind(now())
-            .bind(publication_id)
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
     /// A version's content artifacts in pages (keyset on relative path then id): what a
-    /// publication publishes. Rows: (content artifact id, relative path, unit data).
+    /// publication publishes.
     pub async fn version_content_artifacts(
         &self,
         repository_id: &str,
         number: i64,
         after: (&str, &str),
         limit: i64,
-    ) -> Result<Vec<(String, String, String, Option<String>)>> {
+    ) -> Result<Vec<VersionFile>> {
         Ok(sqlx::query_as(
-            "SELECT ca.id, ca.relative_path, c.data, a.sha256 FROM content_artifacts ca \
+            "SELECT ca.id AS content_artifact_id, ca.relative_path, c.data, \
+             coalesce(a.sha256, (SELECT ra.sha256 FROM remote_artifacts ra \
+                WHERE ra.content_artifact_id = ca.id LIMIT 1)) AS sha256, \
+             coalesce(a.size, (SELECT ra.size FROM remote_artifacts ra \
+                WHERE ra.content_artifact_id = ca.id LIMIT 1)) AS size \
+             FROM content_artifacts ca \
              JOIN repository_content rc ON rc.content_id = ca.content_id \
              JOIN content c ON c.id = ca.content_id \
              LEFT JOIN artifacts a ON a.id = ca.artifact_id \
@@ -663,16 +701,24 @@ impl Db {
 
     /// Delete content in no repository version and artifacts nothing refers to, created before
     /// `older_than`. Returns (units, artifacts) removed and the digests whose blobs to delete.
-    pub async fn orphan_cleanup(&self, older_than: &str) -> Result<(u64, u64, Vec<String>)> {
+    pub async fn orphan_cleanup(
+        &self,
+        older_than: &str,
+        only: Option<&[String]>,
+    ) -> Result<(u64, u64, Vec<String>)> {
+        let only_json = only.map(|ids| serde_json::to_string(ids).expect("ids serialize"));
         let mut tx = self.write.begin().await?;
         let units = sqlx::query(
-            "DELETE FROM content WHERE pulp_created < ? AND NOT EXISTS \
+            "DELETE FROM content WHERE pulp_created < ? \
+             AND (? IS NULL OR id IN (SELECT value FROM json_each(?))) AND NOT EXISTS \
              (SELECT 1 FROM repository_content rc WHERE rc.content_id = content.id) \
              AND NOT EXISTS (SELECT 1 FROM content_artifacts ca \
                JOIN published_files pf ON pf.content_artifact_id = ca.id \
                WHERE ca.content_id = content.id)",
         )
         .bind(older_than)
+        .bind(&only_json)
+        .bind(&only_json)
         .execute(&mut *tx)
         .await?
         .rows_affected();

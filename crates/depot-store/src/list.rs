@@ -175,7 +175,11 @@ impl ListQuery {
             sql.push_str(" ORDER BY ");
             sql.push_str(&order.join(", "));
         }
-        sql.push_str(&format!(" LIMIT {} OFFSET {}", self.limit.max(0), self.offset.max(0)));
+        sql.push_str(&format!(
+            " LIMIT {} OFFSET {}",
+            self.limit.max(0),
+            self.offset.max(0)
+        ));
         let items = sqlx::query_as_with::<_, T, _>(&sql, args)
             .fetch_all(pool)
             .await?;
@@ -198,9 +202,6 @@ mod tests {
             ..Default::default()
         };
         let (sql, _) = q.where_clause();
-        assert_eq!(
-            sql,
-            " WHERE name = ? AND name LIKE ? ESCAPE '\\' AND 0"
-        );
+        assert_eq!(sql, " WHERE name = ? AND name LIKE ? ESCAPE '\\' AND 0");
     }
 }

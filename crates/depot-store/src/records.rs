@@ -50,6 +50,7 @@ pub struct PublicationRow {
     pub repository_type: String,
     pub version_number: i64,
     pub complete: bool,
+    pub pass_through: bool,
     pub extra: String,
     pub pulp_created: String,
     pub pulp_last_updated: String,
@@ -143,7 +144,7 @@ pub const REPOSITORY_FROM: &str = "repositories r LEFT JOIN remotes rm ON rm.id 
 
 pub const PUBLICATION_SELECT: &str = "p.id, p.pulp_type, p.repository_version_id, \
      v.repository_id, r.pulp_type AS repository_type, v.number AS version_number, p.complete, \
-     p.extra, p.pulp_created, p.pulp_last_updated";
+     p.pass_through, p.extra, p.pulp_created, p.pulp_last_updated";
 pub const PUBLICATION_FROM: &str = "publications p \
      JOIN repository_versions v ON v.id = p.repository_version_id \
      JOIN repositories r ON r.id = v.repository_id";
@@ -180,12 +181,12 @@ fn unique(e: sqlx::Error) -> StoreError {
 
 impl Db {
     pub async fn remote_get(&self, id: &str) -> Result<Option<RemoteRow>> {
-        Ok(
-            sqlx::query_as(&format!("SELECT {REMOTE_COLUMNS} FROM remotes WHERE id = ?"))
-                .bind(id)
-                .fetch_optional(&self.read)
-                .await?,
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {REMOTE_COLUMNS} FROM remotes WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?)
     }
 
     pub async fn remote_insert(&self, r: &RemoteRow) -> Result<()> {

@@ -182,7 +182,9 @@ impl Db {
         .bind(&t)
         .fetch_all(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM sync_staging").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sync_staging")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "DELETE FROM published_files WHERE publication_id IN \
              (SELECT id FROM publications WHERE complete = 0)",

@@ -49,7 +49,11 @@ pub struct Summary {
 }
 
 impl Db {
-    pub async fn version_get(&self, repository_id: &str, number: i64) -> Result<Option<VersionRow>> {
+    pub async fn version_get(
+        &self,
+        repository_id: &str,
+        number: i64,
+    ) -> Result<Option<VersionRow>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {VERSION_SELECT} FROM {VERSION_FROM} \
              WHERE v.repository_id = ? AND v.number = ? AND v.complete = 1"
@@ -127,6 +131,35 @@ impl Db {
         Ok(())
     }
 
+    /// Remove staged units whose `repo_key` equals that of one of `keep` (but which are not in
+    /// `keep`): the newest unit for a key wins.
+    pub async fn unstage_key_conflicts(
+        &self,
+        task_id: &str,
+        keep: &[String],
+        repo_key: &str,
+    ) -> Result<()> {
+        if keep.is_empty() {
+            return Ok(());
+        }
+        let keep_json = serde_json::to_string(keep).expect("ids serialize");
+        sqlx::query(
+            "DELETE FROM sync_staging WHERE task_id = ? \
+             AND content_id NOT IN (SELECT value FROM json_each(?)) \
+             AND json_extract((SELECT data FROM content WHERE id = sync_staging.content_id), ?) IN \
+               (SELECT json_extract(c.data, ?) FROM content c \
+                WHERE c.id IN (SELECT value FROM json_each(?)))",
+        )
+        .bind(task_id)
+        .bind(&keep_json)
+        .bind(repo_key)
+        .bind(repo_key)
+        .bind(&keep_json)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
     pub async fn clear_staging(&self, task_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM sync_staging WHERE task_id = ?")
             .bind(task_id)
@@ -138,12 +171,17 @@ impl Db {
     /// Turn the task's staged content into the repository's next version, in one transaction.
     /// Returns the new version's number, or `None` when it would equal the latest version (no
     /// version is created then). Staging rows are consumed either way.
+    ///
+    /// `repo_key` names the JSON field of a unit's data that must be unique within a version
+    /// (e.g. `$.relative_path` for files): in `Add` mode a staged unit replaces the present one
+    /// with the same key, and two staged units with the same key are an error.
     pub async fn commit_version(
         &self,
         task_id: &str,
         repository_id: &str,
         mode: CommitMode,
         base_version: Option<i64>,
+        repo_key: Option<&str>,
     ) -> Result<Option<i64>> {
         let mut tx = self.write.begin().await?;
         let latest: i64 = sqlx::query_scalar(
@@ -158,6 +196,33 @@ impl Db {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound)?;
+
+        if let Some(key) = repo_key {
+            let dups: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT json_extract(c.data, ?) AS k, count(*) FROM sync_staging s \
+                 JOIN content c ON c.id = s.content_id WHERE s.task_id = ? \
+                 GROUP BY k HAVING count(*) > 1 LIMIT 5",
+            )
+            .bind(key)
+            .bind(task_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            if !dups.is_empty() {
+                let names: Vec<&str> = dups.iter().map(|(k, _)| k.as_str()).collect();
+                return Err(StoreError::Conflict(format!(
+                    "[PLP0022] Found {} duplicate contents in repository version: more than one \
+                     unit has the same path ({})",
+                    dups.len(),
+                    names.join(", ")
+                )));
+            }
+        }
+        // rows still present that a staged unit replaces (same repo key, different unit)
+        let replaced_sql = "repository_id = ? AND version_removed IS NULL \
+             AND content_id NOT IN (SELECT content_id FROM sync_staging WHERE task_id = ?) \
+             AND json_extract((SELECT data FROM content WHERE id = repository_content.content_id), ?) \
+                 IN (SELECT json_extract(c.data, ?) FROM sync_staging s \
+                     JOIN content c ON c.id = s.content_id WHERE s.task_id = ?)";
 
         // content of the latest version is exactly the rows not yet removed
         let added: i64 = sqlx::query_scalar(
@@ -176,6 +241,17 @@ impl Db {
                  (SELECT 1 FROM sync_staging s WHERE s.task_id = ? AND s.content_id = rc.content_id)",
             )
             .bind(repository_id)
+            .bind(task_id)
+            .fetch_one(&mut *tx)
+            .await?
+        } else if let Some(key) = repo_key {
+            sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM repository_content WHERE {replaced_sql}"
+            ))
+            .bind(repository_id)
+            .bind(task_id)
+            .bind(key)
+            .bind(key)
             .bind(task_id)
             .fetch_one(&mut *tx)
             .await?
@@ -201,6 +277,18 @@ impl Db {
             )
             .bind(number)
             .bind(repository_id)
+            .bind(task_id)
+            .execute(&mut *tx)
+            .await?;
+        } else if let Some(key) = repo_key {
+            sqlx::query(&format!(
+                "UPDATE repository_content SET version_removed = ? WHERE {replaced_sql}"
+            ))
+            .bind(number)
+            .bind(repository_id)
+            .bind(task_id)
+            .bind(key)
+            .bind(key)
             .bind(task_id)
             .execute(&mut *tx)
             .await?;
@@ -260,23 +348,25 @@ impl Db {
         Ok(Some(number))
     }
 
-    /// Delete a version that is not the latest. Its changes fold into the next version, so
-    /// every other version keeps exactly its content. Publications of the version go too.
+    /// Delete a version. A version that is not the latest folds its changes into the next one,
+    /// so every other version keeps exactly its content; deleting the latest undoes its changes
+    /// (the previous version becomes the latest). Publications of the version go too. The last
+    /// remaining version cannot be deleted.
     pub async fn version_delete(&self, repository_id: &str, number: i64) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        let next: Option<i64> = sqlx::query_scalar(
-            "SELECT min(number) FROM repository_versions WHERE repository_id = ? AND number > ? \
-             AND complete = 1",
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM repository_versions WHERE repository_id = ? AND complete = 1",
         )
         .bind(repository_id)
-        .bind(number)
         .fetch_one(&mut *tx)
         .await?;
-        let Some(next) = next else {
+        if count <= 1 {
             return Err(StoreError::Conflict(
-                "the latest version of a repository cannot be deleted".into(),
+                "[PLP0011] Cannot delete repository version. Repositories must have at least \
+                 one repository version."
+                    .into(),
             ));
-        };
+        }
         let version_id: String = sqlx::query_scalar(
             "SELECT id FROM repository_versions WHERE repository_id = ? AND number = ?",
         )
@@ -285,33 +375,54 @@ impl Db {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
-        // No version lies between `number` and `next`, so moving the boundaries is invisible to
-        // every remaining version; rows that then span nothing are dropped.
-        sqlx::query(
-            "UPDATE repository_content SET version_added = ? WHERE repository_id = ? \
-             AND version_added = ?",
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT min(number) FROM repository_versions WHERE repository_id = ? AND number > ? \
+             AND complete = 1",
         )
-        .bind(next)
         .bind(repository_id)
         .bind(number)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE repository_content SET version_removed = ? WHERE repository_id = ? \
-             AND version_removed = ?",
-        )
-        .bind(next)
-        .bind(repository_id)
-        .bind(number)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM repository_content WHERE repository_id = ? \
-             AND version_removed = version_added",
-        )
-        .bind(repository_id)
-        .execute(&mut *tx)
-        .await?;
+        match next {
+            Some(next) => {
+                // No version lies between `number` and `next`, so moving the boundaries is
+                // invisible to every remaining version; rows that then span nothing are dropped.
+                for col in ["version_added", "version_removed"] {
+                    sqlx::query(&format!(
+                        "UPDATE repository_content SET {col} = ? WHERE repository_id = ? AND {col} = ?"
+                    ))
+                    .bind(next)
+                    .bind(repository_id)
+                    .bind(number)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "DELETE FROM repository_content WHERE repository_id = ? \
+                     AND version_removed = version_added",
+                )
+                .bind(repository_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM repository_content WHERE repository_id = ? AND version_added = ?",
+                )
+                .bind(repository_id)
+                .bind(number)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE repository_content SET version_removed = NULL \
+                     WHERE repository_id = ? AND version_removed = ?",
+                )
+                .bind(repository_id)
+                .bind(number)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         sqlx::query(
             "DELETE FROM published_files WHERE publication_id IN \
              (SELECT id FROM publications WHERE repository_version_id = ?)",
@@ -323,21 +434,35 @@ impl Db {
             .bind(&version_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE distributions SET repository_version_id = NULL WHERE repository_version_id = ?",
+        )
+        .bind(&version_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE repository_versions SET base_version_id = NULL WHERE base_version_id = ?",
+        )
+        .bind(&version_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM repository_versions WHERE id = ?")
             .bind(&version_id)
             .execute(&mut *tx)
             .await?;
-        let summary = summary_of(&mut tx, repository_id, next).await?;
-        sqlx::query(
-            "UPDATE repository_versions SET content_summary = ?, pulp_last_updated = ? \
-             WHERE repository_id = ? AND number = ?",
-        )
-        .bind(serde_json::to_string(&summary).expect("summary serializes"))
-        .bind(now())
-        .bind(repository_id)
-        .bind(next)
-        .execute(&mut *tx)
-        .await?;
+        if let Some(next) = next {
+            let summary = summary_of(&mut tx, repository_id, next).await?;
+            sqlx::query(
+                "UPDATE repository_versions SET content_summary = ?, pulp_last_updated = ? \
+                 WHERE repository_id = ? AND number = ?",
+            )
+            .bind(serde_json::to_string(&summary).expect("summary serializes"))
+            .bind(now())
+            .bind(repository_id)
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -1,1 +1,248 @@
-fn main() {}
+//! `depot`: the binary. CLI parsing and wiring only; everything else lives in the library
+//! crates (`depot-http`, `depot-core`, `depot-store` and the content types).
+
+mod config;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use config::{Config, ServeArgs};
+use depot_core::Depot;
+
+#[derive(Parser)]
+#[command(
+    name = "depot",
+    version,
+    about = "A Pulp-compatible content server and release pipeline for package repositories",
+    long_about = "depot mirrors RPM, APT, container and file repositories into immutable \
+                  snapshots, publishes them and guards who may read each one. It speaks the \
+                  Pulp 3 REST API, so pulp-cli and the Pulp Ansible modules work against it."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: REST API (/pulp/api/v3/), content app (/pulp/content/) and task workers.
+    ///
+    /// With no configuration it uses ./depot-data (SQLite + local blob directory) and listens on
+    /// 127.0.0.1:24817. Example: `depot serve --listen 0.0.0.0:24817 --data-dir /var/lib/depot`
+    Serve(ServeArgs),
+    /// Administration commands that work on the data directory directly.
+    Admin {
+        #[command(flatten)]
+        common: config::CommonArgs,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Set a user's password (from --password, DEPOT_ADMIN_PASSWORD, or a generated one).
+    ///
+    /// Example: `depot admin reset-password --username admin --password 's3cret'`
+    ResetPassword {
+        #[arg(long, default_value = "admin")]
+        username: String,
+        #[arg(long, env = "DEPOT_ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// Delete content in no repository version and artifacts nothing uses.
+    ///
+    /// Example: `depot admin orphan-cleanup --protection-time 0`
+    OrphanCleanup {
+        /// Only remove orphans older than this many minutes.
+        #[arg(long, default_value_t = depot_core::core_tasks::ORPHAN_PROTECTION_TIME)]
+        protection_time: i64,
+    },
+    /// Re-hash every stored artifact and report any whose bytes do not match the database.
+    /// Exits with status 1 when a problem is found.
+    ///
+    /// Example: `depot admin check`
+    Check,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DEPOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn plugins() -> Vec<depot_core::Plugin> {
+    vec![depot_file::plugin()]
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Admin { common, command } => admin(common, command).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("depot: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open(config: &Config) -> Result<Arc<Depot>, String> {
+    Depot::open(config.core(), plugins()).await.map_err(|e| {
+        format!(
+            "cannot open data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let config = Config::load(&args.common, Some(&args))?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(c), Some(k)) => Some(depot_http::server::tls_config(c, k)?),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key must be given together".into()),
+    };
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let depot = open(&config).await?;
+    depot.recover().await.map_err(|e| e.to_string())?;
+    if let Some(pw) = depot
+        .ensure_admin(config.admin_password.as_deref())
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        eprintln!(
+            "Created the superuser 'admin' with the generated password: {pw}\n\
+             (shown once; change it with `depot admin reset-password`)"
+        );
+    }
+    let scheduler = depot.start_workers();
+    let app = depot_http::app(depot.clone());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| config.listen.clone());
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        content_origin = %depot.config.content_origin,
+        "depot {} serving on {scheme}://{addr}/ (API {scheme}://{addr}/pulp/api/v3/, content {scheme}://{addr}/pulp/content/)",
+        env!("CARGO_PKG_VERSION"),
+    );
+
+    let shutdown = CancellationToken::new();
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!(
+                "stopping: no new connections; running tasks end as failed and can be run again"
+            );
+            shutdown.cancel();
+        });
+    }
+    depot_http::server::serve(listener, app, tls, shutdown).await;
+    depot.runner.stop(Duration::from_secs(20)).await;
+    scheduler.abort();
+    depot.db.close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<ExitCode, String> {
+    let config = Config::load(&common, None)?;
+    let depot = open(&config).await?;
+    match command {
+        AdminCommand::ResetPassword { username, password } => {
+            let (pw, generated) = match password.filter(|p| !p.is_empty()) {
+                Some(p) => (p, false),
+                None => (depot_core::auth::generate_password(), true),
+            };
+            if depot
+                .db
+                .user_by_name(&username)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                if username == "admin" {
+                    depot
+                        .ensure_admin(Some(&pw))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                } else {
+                    return Err(format!("no user named '{username}'"));
+                }
+            } else {
+                depot
+                    .set_password(&username, &pw)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            if generated {
+                println!("New password for '{username}': {pw}");
+            } else {
+                println!("Password for '{username}' changed.");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::OrphanCleanup { protection_time } => {
+            let (units, artifacts) = depot
+                .cleanup_orphans(protection_time.max(0), None)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("Removed {units} orphaned content units and {artifacts} artifacts.");
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::Check => {
+            let started = std::time::Instant::now();
+            let report = depot
+                .check_artifacts(|r| {
+                    if r.checked % 1000 == 0 {
+                        eprintln!("checked {} artifacts ({} bytes)", r.checked, r.bytes);
+                    }
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            for (sha, problem) in &report.problems {
+                println!("CORRUPT {sha}: {problem}");
+            }
+            println!(
+                "Checked {} artifacts ({} bytes) in {:.1} s: {} problem(s).",
+                report.checked,
+                report.bytes,
+                started.elapsed().as_secs_f64(),
+                report.problems.len()
+            );
+            Ok(if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! What the content app serves at a path: which distribution, which publication or repository
+//! version behind it, and then a stored file, a file still upstream, a directory listing or
+//! nothing. HTTP details (headers, ranges, HTML) are the HTTP layer's.
+
+use std::path::PathBuf;
+
+use crate::Depot;
+use crate::error::Result;
+use depot_store::content::ServedFile;
+use depot_store::records::DistributionRow;
+
+/// Where a distribution's files come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A publication; pass-through publications also serve their version's content.
+    Publication {
+        id: String,
+        pass_through: Option<(String, i64)>,
+    },
+    Version {
+        repository_id: String,
+        number: i64,
+    },
+    Nothing,
+}
+
+/// One of the two kinds of path tables a listing walks.
+enum Table<'a> {
+    Published(&'a str),
+    Version(&'a str, i64),
+}
+
+/// A file to send.
+#[derive(Clone, Debug)]
+pub enum FileSource {
+    Stored {
+        path: PathBuf,
+        size: u64,
+        sha256: String,
+        last_modified: String,
+    },
+    /// Not downloaded yet (on_demand / streamed).
+    Remote {
+        content_artifact_id: String,
+        size: Option<u64>,
+        last_modified: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListingEntry {
+    pub name: String,
+    pub is_dir: bool,
+    pub date: Option<String>,
+    pub size: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Resolution {
+    NotFound,
+    /// The path names a directory: send the client to `<path>/`.
+    AddSlash,
+    Listing(Vec<ListingEntry>),
+    File(FileSource),
+}
+
+/// Whether a request may read a distribution's content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    Allow,
+    /// No (valid) credentials: answer 401 asking for them.
+    Unauthenticated,
+    /// Credentials that the guard refuses: 403.
+    Forbidden(String),
+}
+
+/// Reject paths that could escape their base: `..`, `.`, empty segments, backslashes, NUL
+/// and other control characters (the path is already percent-decoded).
+pub fn check_path(path: &str) -> std::result::Result<(), String> {
+    if path.starts_with('/') {
+        return Err("absolute paths are not allowed".into());
+    }
+    if path.chars().any(|c| c == '\\' || c.is_control()) {
+        return Err("backslashes and control characters are not allowed in paths".into());
+    }
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    if trimmed.is_empty() {
+        return Ok(());
+    }
+    for seg in trimmed.split('/') {
+        if seg.is_empty() || seg == "." || seg == ".." {
+            return Err(format!("path segment '{seg}' is not allowed"));
+        }
+    }
+    Ok(())
+}
+
+impl Depot {
+    /// The distribution serving `path` (relative to the content root) and the rest of the path
+    /// below its base path.
+    pub async fn distribution_for_path(
+        &self,
+        path: &str,
+    ) -> Result<Option<(DistributionRow, String)>> {
+        let trimmed = path.trim_end_matches('/');
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        let mut candidates = Vec::new();
+        for (i, c) in trimmed.char_indices() {
+            if c == '/' {
+                candidates.push(&trimmed[..i]);
+            }
+        }
+        candidates.push(trimmed);
+        let Some(d) = self.db.distribution_by_base_paths(&candidates).await? else {
+            return Ok(None);
+        };
+        let rest = path[d.base_path.len()..]
+            .trim_start_matches('/')
+            .to_string();
+        Ok(Some((d, rest)))
+    }
+
+    /// The content guard decision for a request by `user` (None: anonymous). This is the one
+    /// place guards are evaluated; until guard types exist, a guarded distribution admits
+    /// superusers only.
+    pub async fn content_access(
+        &self,
+        d: &DistributionRow,
+        user: Option<&crate::auth::User>,
+    ) -> Result<Access> {
+        if d.content_guard_id.is_none() {
+            return Ok(Access::Allow);
+        }
+        Ok(match user {
+            Some(u) if u.is_superuser => Access::Allow,
+            Some(_) => {
+                Access::Forbidden("You do not have permission to perform this action.".into())
+            }
+            None => Access::Unauthenticated,
+        })
+    }
+
+    /// Which publication or repository version a distribution serves now.
+    pub async fn distribution_source(&self, d: &DistributionRow) -> Result<Source> {
+        if let Some(p) = &d.publication_id {
+            if let Some(p) = self.db.publication_get(p).await? {
+                return Ok(publication_source(&p));
+            }
+            return Ok(Source::Nothing);
+        }
+        let version = if let Some(vid) = &d.repository_version_id {
+            self.db.version_by_id(vid).await?
+        } else if let Some(rid) = &d.repository_id {
+            self.db.version_latest(rid).await?
+        } else {
+            None
+        };
+        let Some(v) = version else {
+            return Ok(Source::Nothing);
+        };
+        let serves_publications = self
+            .plugins
+            .distribution(&d.pulp_type)
+            .is_some_and(|def| def.serves_publications);
+        if serves_publications {
+            if let Some(p) = self.db.publication_latest_for_version(&v.id).await? {
+                return Ok(publication_source(&p));
+            }
+        }
+        Ok(Source::Version {
+            repository_id: v.repository_id,
+            number: v.number,
+        })
+    }
+
+    /// Resolve `rest` (a checked path below the base path) within a source.
+    pub async fn resolve(&self, source: &Source, rest: &str) -> Result<Resolution> {
+        if *source == Source::Nothing {
+            return Ok(if rest.is_empty() {
+                Resolution::Listing(Vec::new())
+            } else {
+                Resolution::NotFound
+            });
+        }
+        if rest.is_empty() || rest.ends_with('/') {
+            if let Some(f) = self.lookup(source, &format!("{rest}index.html")).await? {
+                return Ok(Resolution::File(self.file_source(f)));
+            }
+            let entries = self.listing(source, rest).await?;
+            if entries.is_empty() && !rest.is_empty() {
+                return Ok(Resolution::NotFound);
+            }
+            return Ok(Resolution::Listing(entries));
+        }
+        if let Some(f) = self.lookup(source, rest).await? {
+            return Ok(Resolution::File(self.file_source(f)));
+        }
+        let dir = format!("{rest}/");
+        if !self.children(source, &dir, 1).await?.is_empty() {
+            return Ok(Resolution::AddSlash);
+        }
+        Ok(Resolution::NotFound)
+    }
+
+    async fn lookup(&self, source: &Source, path: &str) -> Result<Option<ServedFile>> {
+        Ok(match source {
+            Source::Publication { id, pass_through } => {
+                match self.db.published_file(id, path).await? {
+                    Some(f) => Some(f),
+                    None => match pass_through {
+                        Some((repo, n)) => self.db.version_file(repo, *n, path).await?,
+                        None => None,
+                    },
+                }
+            }
+            Source::Version {
+                repository_id,
+                number,
+            } => self.db.version_file(repository_id, *number, path).await?,
+            Source::Nothing => None,
+        })
+    }
+
+    fn file_source(&self, f: ServedFile) -> FileSource {
+        match (f.artifact_sha256, f.artifact_size) {
+            (Some(sha256), Some(size)) => FileSource::Stored {
+                path: self.blobs.path_for(&sha256),
+                size: size as u64,
+                sha256,
+                last_modified: f.artifact_created.unwrap_or_default(),
+            },
+            _ => FileSource::Remote {
+                content_artifact_id: f.content_artifact_id.unwrap_or_default(),
+                size: f.remote_size.map(|s| s as u64),
+                last_modified: f.content_created,
+            },
+        }
+    }
+
+    /// Entries directly below `dir` (empty or ending in '/').
+    pub async fn listing(&self, source: &Source, dir: &str) -> Result<Vec<ListingEntry>> {
+        self.children(source, dir, usize::MAX).await
+    }
+
+    /// Up to `max` children of `dir`, sorted by name.
+    async fn children(&self, source: &Source, dir: &str, max: usize) -> Result<Vec<ListingEntry>> {
+        let mut out = match source {
+            Source::Publication { id, pass_through } => {
+                let mut a = self.children_in(Table::Published(id), dir, max).await?;
+                if let Some((repo, n)) = pass_through {
+                    let b = self.children_in(Table::Version(repo, *n), dir, max).await?;
+                    for e in b {
+                        if !a.iter().any(|x| x.name == e.name) {
+                            a.push(e);
+                        }
+                    }
+                    a.sort_by(|x, y| x.name.cmp(&y.name));
+                    a.truncate(max);
+                }
+                a
+            }
+            Source::Version {
+                repository_id,
+                number,
+            } => {
+                self.children_in(Table::Version(repository_id, *number), dir, max)
+                    .await?
+            }
+            Source::Nothing => Vec::new(),
+        };
+        out.dedup_by(|a, b| a.name == b.name);
+        Ok(out)
+    }
+
+    /// Walk the sorted paths below `dir`, skipping each subdirectory's subtree once seen, so a
+    /// listing costs about one query per entry however many files lie deeper.
+    async fn children_in(
+        &self,
+        table: Table<'_>,
+        dir: &str,
+        max: usize,
+    ) -> Result<Vec<ListingEntry>> {
+        const PAGE: i64 = 500;
+        let upper = format!("{dir}\u{10FFFF}");
+        let mut after = dir.to_string();
+        let mut out: Vec<ListingEntry> = Vec::new();
+        'pages: loop {
+            let rows = match table {
+                Table::Published(p) => {
+                    self.db
+                        .published_paths_between(p, &after, &upper, PAGE)
+                        .await?
+                }
+                Table::Version(repo, n) => {
+                    self.db
+                        .version_paths_between(repo, n, &after, &upper, PAGE)
+                        .await?
+                }
+            };
+            let full = rows.len() as i64 == PAGE;
+            for row in rows {
+                let below = &row.relative_path[dir.len()..];
+                let date = row.artifact_created.clone().or(row.content_created.clone());
+                match below.split_once('/') {
+                    Some((sub, _)) => {
+                        out.push(ListingEntry {
+                            name: sub.to_string(),
+                            is_dir: true,
+                            date,
+                            size: None,
+                        });
+                        after = format!("{dir}{sub}/\u{10FFFF}");
+                        if out.len() >= max {
+                            break 'pages;
+                        }
+                        continue 'pages;
+                    }
+                    None => {
+                        out.push(ListingEntry {
+                            name: below.to_string(),
+                            is_dir: false,
+                            date,
+                            size: row.artifact_size.or(row.remote_size),
+                        });
+                        after = row.relative_path.clone();
+                        if out.len() >= max {
+                            break 'pages;
+                        }
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn publication_source(p: &depot_store::records::PublicationRow) -> Source {
+    Source::Publication {
+        id: p.id.clone(),
+        pass_through: p
+            .pass_through
+            .then(|| (p.repository_id.clone(), p.version_number)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_path;
+
+    #[test]
+    fn path_tricks_are_rejected() {
+        for bad in [
+            "../etc/passwd",
+            "a/../../b",
+            "a/./b",
+            "/abs",
+            "a\\b",
+            "a\0b",
+            "a//b",
+            "..",
+            "a/..",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["", "a", "a/b.txt", "dir/", "a..b/c", "..hidden/x"] {
+            assert!(check_path(good).is_ok(), "{good:?} rejected");
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The sync engine, shared by every content type.
+//!
+//! A content type's sync function reads upstream metadata (fetched with
+//! [`SyncRun::fetch_metadata`]) as a stream and hands the units it declares to
+//! [`SyncRun::declare`] in batches. The engine matches them against stored content, records
+//! where their artifacts can be fetched, and stages them for the task. With policy
+//! `immediate` [`SyncRun::download_artifacts`] then fetches every missing artifact with the
+//! remote's concurrency, verifying each; finally [`SyncRun::commit`] turns the staged set into
+//! one new repository version, atomically, or into none when nothing changed.
+//!
+//! Memory stays bounded: units flow through in batches, pending downloads are read back in
+//! pages, and the version difference is computed in SQL.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::Depot;
+use crate::download::Downloader;
+use crate::error::CoreError;
+use crate::tasks::{Progress, TaskCtx, TaskError};
+use depot_store::content::NewUnit;
+use depot_store::records::{RemoteRow, RepositoryRow};
+use depot_store::versions::CommitMode;
+use depot_store::{Digests, ExpectedDigests, TempBlob};
+
+/// Units per `declare` batch a content type should aim for.
+pub const BATCH: usize = 1000;
+
+/// Download policy of a remote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    Immediate,
+    OnDemand,
+    Streamed,
+}
+
+impl Policy {
+    pub fn parse(s: &str) -> Policy {
+        match s {
+            "on_demand" => Policy::OnDemand,
+            "streamed" => Policy::Streamed,
+            _ => Policy::Immediate,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Immediate => "immediate",
+            Policy::OnDemand => "on_demand",
+            Policy::Streamed => "streamed",
+        }
+    }
+}
+
+/// One sync of one repository from one remote.
+pub struct SyncRun {
+    pub ctx: TaskCtx,
+    pub repository: RepositoryRow,
+    pub remote: RemoteRow,
+    pub downloader: Arc<Downloader>,
+    pub policy: Policy,
+    parsed: Option<Progress>,
+}
+
+impl SyncRun {
+    /// Load the repository and remote named by the task's `repository` and `remote` arguments.
+    pub async fn start(ctx: &TaskCtx) -> Result<SyncRun, TaskError> {
+        let depot = &ctx.depot;
+        let repo_id = ctx.require("repository")?;
+        let remote_id = ctx.require("remote")?;
+        let repository =
+            depot.db.repository_get(repo_id).await?.ok_or_else(|| {
+                TaskError::failed("the repository was deleted before the sync ran")
+            })?;
+        let remote = depot
+            .db
+            .remote_get(remote_id)
+            .await?
+            .ok_or_else(|| TaskError::failed("the remote was deleted before the sync ran"))?;
+        let downloader = depot
+            .downloaders
+            .get(&remote)
+            .map_err(|e| TaskError::failed(format!("remote '{}': {e}", remote.name)))?;
+        let policy = Policy::parse(&remote.policy);
+        Ok(SyncRun {
+            ctx: ctx.clone(),
+            repository,
+            remote,
+            downloader,
+            policy,
+            parsed: None,
+        })
+    }
+
+    pub fn depot(&self) -> &Arc<Depot> {
+        &self.ctx.depot
+    }
+
+    /// Fetch a metadata file into a temp blob (not stored as an artifact), verifying what is
+    /// known about it, and report it under "Downloading Metadata".
+    pub async fn fetch_metadata(
+        &self,
+        url: &str,
+        expected: &ExpectedDigests,
+    ) -> Result<(TempBlob, Digests), TaskError> {
+        let p = self
+            .ctx
+            .progress("sync.downloading.metadata", "Downloading Metadata", None);
+        let r = self
+            .downloader
+            .download(&self.depot().blobs, url, expected)
+            .await
+            .map_err(|e| TaskError::Failed(e.to_string()))?;
+        p.increment(1);
+        p.finish();
+        Ok(r)
+    }
+
+    /// Declare a batch of units found upstream and stage them for the new version.
+    pub async fn declare(&mut self, units: Vec<NewUnit>) -> Result<(), TaskError> {
+        self.ctx.check_canceled()?;
+        let n = units.len() as i64;
+        self.depot()
+            .db
+            .declare_units(&units, Some(&self.ctx.id))
+            .await
+            .map_err(CoreError::from)?;
+        let p = self.parsed.get_or_insert_with(|| {
+            self.ctx
+                .progress("sync.parsing.metadata", "Parsing Metadata Lines", None)
+        });
+        p.increment(n);
+        Ok(())
+    }
+
+    /// Mark parsing done with its total.
+    pub fn parsed_all(&mut self) {
+        if let Some(p) = &self.parsed {
+            p.set_total(p.done());
+            p.finish();
+        } else {
+            let p = self
+                .ctx
+                .progress("sync.parsing.metadata", "Parsing Metadata Lines", Some(0));
+            p.finish();
+        }
+    }
+
+    /// Download every staged artifact this remote can provide that is not stored yet.
+    pub async fn download_artifacts(&self) -> Result<(), TaskError> {
+        let depot = self.depot();
+        let task = self.ctx.id.as_str();
+        let total = depot
+            .db
+            .pending_download_count(task, &self.remote.id)
+            .await
+            .map_err(CoreError::from)?;
+        let p = self.ctx.progress(
+            "sync.downloading.artifacts",
+            "Downloading Artifacts",
+            Some(total),
+        );
+        let mut after = String::new();
+        loop {
+            self.ctx.check_canceled()?;
+            let page = depot
+                .db
+                .pending_downloads(task, &self.remote.id, &after, 500)
+                .await
+                .map_err(CoreError::from)?;
+            let Some(last) = page.last() else { break };
+            after = last.content_artifact_id.clone();
+            let mut stream = futures::stream::iter(page)
+                .map(|pending| {
+                    let downloader = self.downloader.clone();
+                    let depot = depot.clone();
+                    async move {
+                        let (blob, digests) = downloader
+                            .download(&depot.blobs, &pending.url, &pending.expected())
+                            .await
+                            .map_err(|e| TaskError::Failed(e.to_string()))?;
+                        depot
+                            .blobs
+                            .commit(blob, &digests.sha256)
+                            .await
+                            .map_err(|e| TaskError::failed(format!("storing artifact: {e}")))?;
+                        Ok::<_, TaskError>((pending.content_artifact_id, digests))
+                    }
+                })
+                .buffer_unordered(self.downloader.concurrency());
+            let mut done = Vec::with_capacity(100);
+            while let Some(r) = stream.next().await {
+                done.push(r?);
+                p.increment(1);
+                if done.len() >= 100 {
+                    depot
+                        .db
+                        .record_downloads(&done)
+                        .await
+                        .map_err(CoreError::from)?;
+                    done.clear();
+                }
+            }
+            depot
+                .db
+                .record_downloads(&done)
+                .await
+                .map_err(CoreError::from)?;
+        }
+        p.finish();
+        Ok(())
+    }
+
+    /// Create the new version from the staged units (`mirror`: exactly them; otherwise added
+    /// to the current content). Returns the new version number, if one was created.
+    pub async fn commit(&self, mirror: bool) -> Result<Option<i64>, TaskError> {
+        self.ctx.check_canceled()?;
+        let p = self
+            .ctx
+            .progress("associating.content", "Associating Content", None);
+        let mode = if mirror {
+            CommitMode::Exact
+        } else {
+            CommitMode::Add
+        };
+        let repo_key = self
+            .depot()
+            .plugins
+            .repository(&self.repository.pulp_type)
+            .and_then(|r| r.repo_key);
+        let number = self
+            .depot()
+            .db
+            .commit_version(&self.ctx.id, &self.repository.id, mode, None, repo_key)
+            .await
+            .map_err(crate::core_tasks::conflict)?;
+        p.finish();
+        Ok(number)
+    }
+}
+
+/// The summary a sync leaves on the repository so an unchanged upstream can be skipped
+/// next time (Pulp's `optimize`).
+pub fn sync_details(
+    url: &str,
+    mirror: bool,
+    remote: &RemoteRow,
+    metadata_checksum: &str,
+    version: i64,
+) -> Value {
+    json!({
+        "url": url,
+        "mirror": mirror,
+        "remote_pk": remote.id,
+        "remote_last_updated": remote.pulp_last_updated,
+        "download_policy": remote.policy,
+        "manifest_checksum": metadata_checksum,
+        "most_recent_version": version,
+    })
+}

@@ -1,0 +1,1016 @@
+//! Every API operation depot serves, declared once (see `ops`). Core resources first, then the
+//! typed endpoints of each registered content type.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use depot_core::plugin::{ContentDef, DistributionDef, PublicationDef, RepositoryDef, TypeDef};
+use depot_core::resources::list::ListSpec;
+use depot_core::resources::{
+    artifacts, content, distributions, publications, remotes, repositories, task_view, uploads,
+};
+use depot_core::{Depot, href};
+use depot_store::ExpectedDigests;
+
+use crate::error::ApiError;
+use crate::ops::{FORM_BODY, JSON_BODY, MULTIPART_BODY, Op, Param, Reply, h, ok};
+use crate::status;
+
+const API: &str = href::API_ROOT;
+
+/// `offset`, `limit`, `ordering`, `fields`, `exclude_fields` and the list's filters.
+pub fn list_params(spec: &ListSpec) -> Vec<Param> {
+    let mut p = vec![
+        Param::query("limit", json!({"type": "integer"})),
+        Param::query("offset", json!({"type": "integer"})),
+        Param {
+            explode: Some(false),
+            ..Param::query(
+                "ordering",
+                json!({"type": "array", "items": {"type": "string"}}),
+            )
+        },
+    ];
+    p.extend(field_params());
+    for f in &spec.filters {
+        let mut schema = f.schema();
+        let mut explode = f.explode();
+        if f.param.ends_with("__in") {
+            schema = json!({"type": "array", "items": {"type": "string"}});
+            explode = false;
+        } else if f.param.contains("number") {
+            schema = json!({"type": "integer"});
+        } else if ["__gt", "__gte", "__lt", "__lte"]
+            .iter()
+            .any(|s| f.param.ends_with(s))
+        {
+            schema = json!({"type": "string", "format": "date-time"});
+        }
+        if f.param == "state" {
+            schema = json!({"type": "string", "enum": ["canceled", "canceling", "completed", "failed", "running", "skipped", "waiting"]});
+        }
+        p.push(Param {
+            explode: (!explode).then_some(false),
+            ..Param::query(&f.param, schema)
+        });
+    }
+    p
+}
+
+/// `fields` / `exclude_fields`, accepted by every GET.
+pub fn field_params() -> Vec<Param> {
+    ["fields", "exclude_fields"]
+        .iter()
+        .map(|n| Param::query(n, json!({"type": "array", "items": {"type": "string"}})))
+        .collect()
+}
+
+fn id_route(family: &str, path: &str) -> String {
+    format!("{API}{family}/{path}/{{id}}/")
+}
+
+/// All operations.
+pub fn operations(depot: &Depot) -> Vec<Op> {
+    let mut ops = core_operations();
+    for def in depot.plugins.remotes() {
+        ops.extend(remote_operations(def.clone()));
+    }
+    for rdef in depot.plugins.repositories() {
+        ops.extend(repository_operations(rdef.clone()));
+    }
+    for pdef in depot.plugins.publications() {
+        ops.extend(publication_operations(pdef.clone()));
+    }
+    for ddef in depot.plugins.distributions() {
+        ops.extend(distribution_operations(ddef.clone()));
+    }
+    for cdef in depot.plugins.content() {
+        ops.extend(content_operations(cdef.clone()));
+    }
+    ops
+}
+
+fn core_operations() -> Vec<Op> {
+    vec![
+        Op::new(
+            "status_read",
+            Method::GET,
+            format!("{API}status/"),
+            h(|r| async move { ok(status::status(r.depot()).await) }),
+        )
+        .anonymous()
+        .responds(200, Some("StatusResponse"))
+        .tag("Status", "Inspect status of Pulp"),
+        Op::new(
+            "livez_read",
+            Method::GET,
+            format!("{API}livez/"),
+            h(|_| async { Ok(Reply::Empty(StatusCode::OK)) }),
+        )
+        .anonymous()
+        .responds(200, None)
+        .tag("Livez", "Inspect liveness of Pulp's REST API."),
+        // tasks
+        Op::new(
+            "tasks_list",
+            Method::GET,
+            format!("{API}tasks/"),
+            h(|r| async move { Ok(Reply::List(r.depot().task_list(&r.query).await?)) }),
+        )
+        .params(list_params(&task_view::list_spec()))
+        .params(vec![Param::query("minimal", json!({"type": "boolean"}))])
+        .responds(200, Some("PaginatedTaskResponseList"))
+        .tag("Tasks", "List tasks"),
+        Op::new(
+            "tasks_read",
+            Method::GET,
+            format!("{API}tasks/{{id}}/"),
+            h(|r| async move {
+                let t = r.depot().task_read(&r.id()?).await?;
+                ok(task_view::render(&t))
+            }),
+        )
+        .href("task_href", "")
+        .params(field_params())
+        .responds(200, Some("TaskResponse"))
+        .tag("Tasks", "Inspect a task"),
+        Op::new(
+            "tasks_cancel",
+            Method::PATCH,
+            format!("{API}tasks/{{id}}/"),
+            h(|mut r| async move {
+                let id = r.id()?;
+                let body = r.payload().await?;
+                let (task, final_already) =
+                    r.depot().task_cancel(&id, body.fields.get("state")).await?;
+                let status = if final_already {
+                    StatusCode::CONFLICT
+                } else {
+                    StatusCode::OK
+                };
+                Ok(Reply::Json(status, task))
+            }),
+        )
+        .href("task_href", "")
+        .body("PatchedTaskCancel", JSON_BODY)
+        .responds(200, Some("TaskResponse"))
+        .responds(409, Some("TaskResponse"))
+        .tag("Tasks", "Cancel a task"),
+        Op::new(
+            "tasks_delete",
+            Method::DELETE,
+            format!("{API}tasks/{{id}}/"),
+            h(|r| async move {
+                r.depot().task_delete(&r.id()?).await?;
+                Ok(Reply::Empty(StatusCode::NO_CONTENT))
+            }),
+        )
+        .href("task_href", "")
+        .responds(204, None)
+        .tag("Tasks", "Delete a task"),
+        // artifacts
+        Op::new(
+            "artifacts_list",
+            Method::GET,
+            format!("{API}artifacts/"),
+            h(|r| async move { Ok(Reply::List(r.depot().artifact_list(&r.query).await?)) }),
+        )
+        .params(list_params(&artifacts::list_spec()))
+        .responds(200, Some("PaginatedArtifactResponseList"))
+        .tag("Artifacts", "List artifacts"),
+        Op::new(
+            "artifacts_create",
+            Method::POST,
+            format!("{API}artifacts/"),
+            h(|mut r| async move {
+                let p = r.payload().await?;
+                let (blob, digests) = p
+                    .file
+                    .ok_or_else(|| ApiError::bad_request("file", "No file was submitted."))?;
+                let s = |k: &str| p.fields.get(k).and_then(Value::as_str).map(str::to_string);
+                let expected = ExpectedDigests {
+                    size: s("size").and_then(|v| v.parse().ok()),
+                    sha224: s("sha224"),
+                    sha256: s("sha256"),
+                    sha384: s("sha384"),
+                    sha512: s("sha512"),
+                };
+                if s("md5").is_some() || s("sha1").is_some() {
+                    return Err(ApiError::bad_request(
+                        "non_field_errors",
+                        "Checksum algorithms ['md5', 'sha1'] forbidden for this Pulp instance.",
+                    ));
+                }
+                let v = r.depot().artifact_create(blob, digests, &expected).await?;
+                Ok(Reply::Outcome(depot_core::resources::Outcome::Done(v)))
+            }),
+        )
+        .body("Artifact", MULTIPART_BODY)
+        .responds(201, Some("ArtifactResponse"))
+        .tag("Artifacts", "Create an artifact"),
+        Op::new(
+            "artifacts_read",
+            Method::GET,
+            format!("{API}artifacts/{{id}}/"),
+            h(|r| async move { ok(r.depot().artifact_read(&r.id()?).await?) }),
+        )
+        .href("artifact_href", "")
+        .params(field_params())
+        .responds(200, Some("ArtifactResponse"))
+        .tag("Artifacts", "Inspect an artifact"),
+        // uploads
+        Op::new(
+            "uploads_list",
+            Method::GET,
+            format!("{API}uploads/"),
+            h(|r| async move { Ok(Reply::List(r.depot().upload_list(&r.query).await?)) }),
+        )
+        .params(list_params(&uploads::list_spec()))
+        .responds(200, Some("PaginatedUploadResponseList"))
+        .tag("Uploads", "List uploads"),
+        Op::new(
+            "uploads_create",
+            Method::POST,
+            format!("{API}uploads/"),
+            h(|mut r| async move {
+                let p = r.payload().await?;
+                let v = r.depot().upload_create(&p.fields).await?;
+                Ok(Reply::Outcome(depot_core::resources::Outcome::Done(v)))
+            }),
+        )
+        .body("Upload", JSON_BODY)
+        .responds(201, Some("UploadResponse"))
+        .tag("Uploads", "Create an upload"),
+        Op::new(
+            "uploads_read",
+            Method::GET,
+            format!("{API}uploads/{{id}}/"),
+            h(|r| async move { ok(r.depot().upload_read(&r.id()?).await?) }),
+        )
+        .href("upload_href", "")
+        .params(field_params())
+        .responds(200, Some("UploadDetailResponse"))
+        .tag("Uploads", "Inspect an upload"),
+        Op::new(
+            "uploads_update",
+            Method::PUT,
+            format!("{API}uploads/{{id}}/"),
+            h(|mut r| async move {
+                let id = r.id()?;
+                let range = r
+                    .headers
+                    .get("content-range")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let p = r.payload().await?;
+                let (blob, digests) = p
+                    .file
+                    .ok_or_else(|| ApiError::bad_request("file", "No file was submitted."))?;
+                let sha = p.fields.get("sha256").and_then(Value::as_str);
+                let v = r
+                    .depot()
+                    .upload_chunk(&id, range.as_deref(), &blob, &digests, sha)
+                    .await?;
+                ok(v)
+            }),
+        )
+        .href("upload_href", "")
+        .params(vec![Param {
+            name: "Content-Range".into(),
+            location: "header",
+            schema: json!({"type": "string"}),
+            required: true,
+            explode: None,
+        }])
+        .body("UploadChunk", MULTIPART_BODY)
+        .responds(200, Some("UploadResponse"))
+        .tag("Uploads", "Upload a file chunk"),
+        Op::new(
+            "uploads_delete",
+            Method::DELETE,
+            format!("{API}uploads/{{id}}/"),
+            h(|r| async move {
+                r.depot().upload_delete(&r.id()?).await?;
+                Ok(Reply::Empty(StatusCode::NO_CONTENT))
+            }),
+        )
+        .href("upload_href", "")
+        .responds(204, None)
+        .tag("Uploads", "Delete an upload"),
+        Op::new(
+            "uploads_commit",
+            Method::POST,
+            format!("{API}uploads/{{id}}/commit/"),
+            h(|mut r| async move {
+                let id = r.id()?;
+                let p = r.payload().await?;
+                let uid = r.user_id();
+                Ok(Reply::Outcome(
+                    r.depot().upload_commit(&id, &p.fields, uid).await?,
+                ))
+            }),
+        )
+        .href("upload_href", "commit/")
+        .body("UploadCommit", JSON_BODY)
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag("Uploads", "Finish an Upload"),
+        // orphans
+        Op::new(
+            "orphans_cleanup_cleanup",
+            Method::POST,
+            format!("{API}orphans/cleanup/"),
+            h(|mut r| async move {
+                let p = r.payload().await?;
+                let uid = r.user_id();
+                Ok(Reply::Outcome(
+                    r.depot().orphans_cleanup(&p.fields, uid).await?,
+                ))
+            }),
+        )
+        .body("OrphansCleanup", JSON_BODY)
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(
+            "Orphans: Cleanup",
+            "Clean up orphaned content and artifacts",
+        ),
+        // generic content list
+        Op::new(
+            "content_list",
+            Method::GET,
+            format!("{API}content/"),
+            h(|r| async move { Ok(Reply::List(r.depot().content_list_all(&r.query).await?)) }),
+        )
+        .params(vec![
+            Param::query("limit", json!({"type": "integer"})),
+            Param::query("offset", json!({"type": "integer"})),
+            Param::query("repository_version", json!({"type": "string"})),
+            Param::query("pulp_type", json!({"type": "string"})),
+        ])
+        .params(field_params())
+        .responds(200, Some("PaginatedMultipleArtifactContentResponseList"))
+        .tag("Content", "List content"),
+    ]
+}
+
+fn remote_operations(def: TypeDef) -> Vec<Op> {
+    let list = format!("{API}remotes/{}/", def.path);
+    let one = id_route("remotes", def.path);
+    let p = def.op_prefix;
+    let tag = format!("Remotes: {}", def.model);
+    let d1 = def.clone();
+    let d2 = def.clone();
+    let d3 = def.clone();
+    let d4 = def.clone();
+    let d5 = def.clone();
+    let d6 = def.clone();
+    vec![
+        Op::new(
+            format!("{p}_list"),
+            Method::GET,
+            &list,
+            h(move |r| {
+                let d = d1.clone();
+                async move { Ok(Reply::List(r.depot().remote_list(&d, &r.query).await?)) }
+            }),
+        )
+        .params(list_params(&remotes::list_spec()))
+        .responds(200, Some(&format!("Paginated{}ResponseList", def.schema)))
+        .tag(&tag, "List remotes"),
+        Op::new(
+            format!("{p}_create"),
+            Method::POST,
+            &list,
+            h(move |mut r| {
+                let d = d2.clone();
+                async move {
+                    let b = r.payload().await?;
+                    let v = r.depot().remote_create(&d, &b.fields, b.source()).await?;
+                    Ok(Reply::Outcome(depot_core::resources::Outcome::Done(v)))
+                }
+            }),
+        )
+        .body(def.schema, JSON_BODY)
+        .responds(201, Some(&format!("{}Response", def.schema)))
+        .tag(&tag, "Create a remote"),
+        Op::new(
+            format!("{p}_read"),
+            Method::GET,
+            &one,
+            h(move |r| {
+                let d = d3.clone();
+                async move {
+                    let row = r.depot().remote_row(&d, &r.id()?).await?;
+                    ok(remotes::render(r.depot(), &row))
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .params(field_params())
+        .responds(200, Some(&format!("{}Response", def.schema)))
+        .tag(&tag, "Inspect a remote"),
+        Op::new(
+            format!("{p}_partial_update"),
+            Method::PATCH,
+            &one,
+            h(move |mut r| {
+                let d = d4.clone();
+                async move {
+                    let id = r.id()?;
+                    let b = r.payload().await?;
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot()
+                            .remote_update(&d, &id, &b.fields, true, b.source(), uid)
+                            .await?,
+                    ))
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .body(&format!("Patched{}", def.schema), JSON_BODY)
+        .responds(200, Some(&format!("{}Response", def.schema)))
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(&tag, "Update a remote"),
+        Op::new(
+            format!("{p}_update"),
+            Method::PUT,
+            &one,
+            h(move |mut r| {
+                let d = d5.clone();
+                async move {
+                    let id = r.id()?;
+                    let b = r.payload().await?;
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot()
+                            .remote_update(&d, &id, &b.fields, false, b.source(), uid)
+                            .await?,
+                    ))
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .body(def.schema, JSON_BODY)
+        .responds(200, Some(&format!("{}Response", def.schema)))
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(&tag, "Update a remote"),
+        Op::new(
+            format!("{p}_delete"),
+            Method::DELETE,
+            &one,
+            h(move |r| {
+                let d = d6.clone();
+                async move {
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot().remote_delete(&d, &r.id()?, uid).await?,
+                    ))
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(&tag, "Delete a remote"),
+    ]
+}
+
+fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
+    let def = rdef.def.clone();
+    let list = format!("{API}repositories/{}/", def.path);
+    let one = id_route("repositories", def.path);
+    let p = def.op_prefix;
+    let tag = format!("Repositories: {}", def.model);
+    let mk = || rdef.clone();
+    let (r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11) = (
+        mk(),
+        mk(),
+        mk(),
+        mk(),
+        mk(),
+        mk(),
+        mk(),
+        mk(),
+        mk(),
+        mk(),
+        mk(),
+    );
+    let vp = rdef.version_op_prefix;
+    let vtag = format!("Repositories: {} Versions", def.model);
+    let mut ops = vec![
+        Op::new(
+            format!("{p}_list"),
+            Method::GET,
+            &list,
+            h(move |r| {
+                let d = r1.clone();
+                async move {
+                    Ok(Reply::List(
+                        r.depot().repository_list(&d.def, &r.query).await?,
+                    ))
+                }
+            }),
+        )
+        .params(list_params(&repositories::list_spec()))
+        .responds(200, Some(&format!("Paginated{}ResponseList", def.schema)))
+        .tag(&tag, "List repositories"),
+        Op::new(
+            format!("{p}_create"),
+            Method::POST,
+            &list,
+            h(move |mut r| {
+                let d = r2.clone();
+                async move {
+                    let b = r.payload().await?;
+                    let v = r
+                        .depot()
+                        .repository_create(&d, &b.fields, b.source())
+                        .await?;
+                    Ok(Reply::Outcome(depot_core::resources::Outcome::Done(v)))
+                }
+            }),
+        )
+        .body(def.schema, JSON_BODY)
+        .responds(201, Some(&format!("{}Response", def.schema)))
+        .tag(&tag, "Create a repository"),
+        Op::new(
+            format!("{p}_read"),
+            Method::GET,
+            &one,
+            h(move |r| {
+                let d = r3.clone();
+                async move {
+                    let row = r.depot().repository_row(&d.def, &r.id()?).await?;
+                    ok(repositories::render(r.depot(), &row))
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .params(field_params())
+        .responds(200, Some(&format!("{}Response", def.schema)))
+        .tag(&tag, "Inspect a repository"),
+        Op::new(
+            format!("{p}_partial_update"),
+            Method::PATCH,
+            &one,
+            h(move |mut r| {
+                let d = r4.clone();
+                async move {
+                    let id = r.id()?;
+                    let b = r.payload().await?;
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot()
+                            .repository_update(&d, &id, &b.fields, true, b.source(), uid)
+                            .await?,
+                    ))
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .body(&format!("Patched{}", def.schema), JSON_BODY)
+        .responds(200, Some(&format!("{}Response", def.schema)))
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(&tag, "Update a repository"),
+        Op::new(
+            format!("{p}_update"),
+            Method::PUT,
+            &one,
+            h(move |mut r| {
+                let d = r5.clone();
+                async move {
+                    let id = r.id()?;
+                    let b = r.payload().await?;
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot()
+                            .repository_update(&d, &id, &b.fields, false, b.source(), uid)
+                            .await?,
+                    ))
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .body(def.schema, JSON_BODY)
+        .responds(200, Some(&format!("{}Response", def.schema)))
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(&tag, "Update a repository"),
+        Op::new(
+            format!("{p}_delete"),
+            Method::DELETE,
+            &one,
+            h(move |r| {
+                let d = r6.clone();
+                async move {
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot().repository_delete(&d, &r.id()?, uid).await?,
+                    ))
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(&tag, "Delete a repository"),
+        Op::new(
+            format!("{p}_modify"),
+            Method::POST,
+            format!("{one}modify/"),
+            h(move |mut r| {
+                let d = r7.clone();
+                async move {
+                    let id = r.id()?;
+                    let b = r.payload().await?;
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot()
+                            .repository_modify(&d, &id, &b.fields, b.source(), uid)
+                            .await?,
+                    ))
+                }
+            }),
+        )
+        .href(def.href_param, "modify/")
+        .body("RepositoryAddRemoveContent", JSON_BODY)
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(&tag, "Modify Repository Content"),
+        Op::new(
+            format!("{vp}_list"),
+            Method::GET,
+            format!("{one}versions/"),
+            h(move |r| {
+                let d = r8.clone();
+                async move {
+                    Ok(Reply::List(
+                        r.depot().version_list(&d, &r.id()?, &r.query).await?,
+                    ))
+                }
+            }),
+        )
+        .href(def.href_param, "versions/")
+        .params(list_params(&repositories::version_list_spec()))
+        .responds(200, Some("PaginatedRepositoryVersionResponseList"))
+        .tag(&vtag, "List repository versions"),
+        Op::new(
+            format!("{vp}_read"),
+            Method::GET,
+            format!("{one}versions/{{number}}/"),
+            h(move |r| {
+                let d = r9.clone();
+                async move {
+                    let v = r.depot().version_row(&d, &r.id()?, r.number()?).await?;
+                    ok(repositories::render_version(r.depot(), &v))
+                }
+            }),
+        )
+        .href(rdef.version_href_param, "")
+        .params(field_params())
+        .responds(200, Some("RepositoryVersionResponse"))
+        .tag(&vtag, "Inspect a repository version"),
+        Op::new(
+            format!("{vp}_delete"),
+            Method::DELETE,
+            format!("{one}versions/{{number}}/"),
+            h(move |r| {
+                let d = r10.clone();
+                async move {
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot()
+                            .version_delete(&d, &r.id()?, r.number()?, uid)
+                            .await?,
+                    ))
+                }
+            }),
+        )
+        .href(rdef.version_href_param, "")
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(&vtag, "Delete a repository version"),
+    ];
+    if let Some(sync) = &rdef.sync {
+        ops.push(
+            Op::new(
+                format!("{p}_sync"),
+                Method::POST,
+                format!("{one}sync/"),
+                h(move |mut r| {
+                    let d = r11.clone();
+                    async move {
+                        let id = r.id()?;
+                        let b = r.payload().await?;
+                        let uid = r.user_id();
+                        Ok(Reply::Outcome(
+                            r.depot()
+                                .repository_sync(&d, &id, &b.fields, b.source(), uid)
+                                .await?,
+                        ))
+                    }
+                }),
+            )
+            .href(def.href_param, "sync/")
+            .body(sync.schema, JSON_BODY)
+            .responds(202, Some("AsyncOperationResponse"))
+            .tag(&tag, "Sync from a remote"),
+        );
+    }
+    ops
+}
+
+fn publication_operations(pdef: PublicationDef) -> Vec<Op> {
+    let def = pdef.def.clone();
+    let list = format!("{API}publications/{}/", def.path);
+    let one = id_route("publications", def.path);
+    let p = def.op_prefix;
+    let tag = format!("Publications: {}", def.model);
+    let (p1, p2, p3, p4) = (pdef.clone(), pdef.clone(), pdef.clone(), pdef.clone());
+    vec![
+        Op::new(
+            format!("{p}_list"),
+            Method::GET,
+            &list,
+            h(move |r| {
+                let d = p1.clone();
+                async move {
+                    Ok(Reply::List(
+                        r.depot().publication_list(&d.def, &r.query).await?,
+                    ))
+                }
+            }),
+        )
+        .params(list_params(&publications::list_spec()))
+        .responds(200, Some(&format!("Paginated{}ResponseList", def.schema)))
+        .tag(&tag, "List publications"),
+        Op::new(
+            format!("{p}_create"),
+            Method::POST,
+            &list,
+            h(move |mut r| {
+                let d = p2.clone();
+                async move {
+                    let b = r.payload().await?;
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot()
+                            .publication_create(&d, &b.fields, b.source(), uid)
+                            .await?,
+                    ))
+                }
+            }),
+        )
+        .body(def.schema, JSON_BODY)
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(&tag, "Create a publication"),
+        Op::new(
+            format!("{p}_read"),
+            Method::GET,
+            &one,
+            h(move |r| {
+                let d = p3.clone();
+                async move {
+                    let row = r.depot().publication_row(&d.def, &r.id()?).await?;
+                    ok(publications::render(r.depot(), &row).await?)
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .params(field_params())
+        .responds(200, Some(&format!("{}Response", def.schema)))
+        .tag(&tag, "Inspect a publication"),
+        Op::new(
+            format!("{p}_delete"),
+            Method::DELETE,
+            &one,
+            h(move |r| {
+                let d = p4.clone();
+                async move {
+                    r.depot().publication_delete(&d.def, &r.id()?).await?;
+                    Ok(Reply::Empty(StatusCode::NO_CONTENT))
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .responds(204, None)
+        .tag(&tag, "Delete a publication"),
+    ]
+}
+
+fn distribution_operations(ddef: DistributionDef) -> Vec<Op> {
+    let def = ddef.def.clone();
+    let list = format!("{API}distributions/{}/", def.path);
+    let one = id_route("distributions", def.path);
+    let p = def.op_prefix;
+    let tag = format!("Distributions: {}", def.model);
+    let mk = || ddef.clone();
+    let (d1, d2, d3, d4, d5, d6) = (mk(), mk(), mk(), mk(), mk(), mk());
+    vec![
+        Op::new(
+            format!("{p}_list"),
+            Method::GET,
+            &list,
+            h(move |r| {
+                let d = d1.clone();
+                async move {
+                    Ok(Reply::List(
+                        r.depot().distribution_list(&d.def, &r.query).await?,
+                    ))
+                }
+            }),
+        )
+        .params(list_params(&distributions::list_spec()))
+        .responds(200, Some(&format!("Paginated{}ResponseList", def.schema)))
+        .tag(&tag, "List distributions"),
+        Op::new(
+            format!("{p}_create"),
+            Method::POST,
+            &list,
+            h(move |mut r| {
+                let d = d2.clone();
+                async move {
+                    let b = r.payload().await?;
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot()
+                            .distribution_create(&d, &b.fields, b.source(), uid)
+                            .await?,
+                    ))
+                }
+            }),
+        )
+        .body(def.schema, JSON_BODY)
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(&tag, "Create a distribution"),
+        Op::new(
+            format!("{p}_read"),
+            Method::GET,
+            &one,
+            h(move |r| {
+                let d = d3.clone();
+                async move {
+                    let row = r.depot().distribution_row(&d.def, &r.id()?).await?;
+                    ok(distributions::render(r.depot(), &row))
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .params(field_params())
+        .responds(200, Some(&format!("{}Response", def.schema)))
+        .tag(&tag, "Inspect a distribution"),
+        Op::new(
+            format!("{p}_partial_update"),
+            Method::PATCH,
+            &one,
+            h(move |mut r| {
+                let d = d4.clone();
+                async move {
+                    let id = r.id()?;
+                    let b = r.payload().await?;
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot()
+                            .distribution_update(&d, &id, &b.fields, true, b.source(), uid)
+                            .await?,
+                    ))
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .body(&format!("Patched{}", def.schema), JSON_BODY)
+        .responds(200, Some(&format!("{}Response", def.schema)))
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(&tag, "Update a distribution"),
+        Op::new(
+            format!("{p}_update"),
+            Method::PUT,
+            &one,
+            h(move |mut r| {
+                let d = d5.clone();
+                async move {
+                    let id = r.id()?;
+                    let b = r.payload().await?;
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot()
+                            .distribution_update(&d, &id, &b.fields, false, b.source(), uid)
+                            .await?,
+                    ))
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .body(def.schema, JSON_BODY)
+        .responds(200, Some(&format!("{}Response", def.schema)))
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(&tag, "Update a distribution"),
+        Op::new(
+            format!("{p}_delete"),
+            Method::DELETE,
+            &one,
+            h(move |r| {
+                let d = d6.clone();
+                async move {
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot().distribution_delete(&d, &r.id()?, uid).await?,
+                    ))
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(&tag, "Delete a distribution"),
+    ]
+}
+
+fn content_operations(cdef: ContentDef) -> Vec<Op> {
+    let def = cdef.def.clone();
+    let list = format!("{API}content/{}/", def.path);
+    let one = id_route("content", def.path);
+    let p = def.op_prefix;
+    let tag = format!("Content: {}", def.model);
+    let (c1, c2, c3, c4) = (cdef.clone(), cdef.clone(), cdef.clone(), cdef.clone());
+    let mut ops = vec![
+        Op::new(
+            format!("{p}_list"),
+            Method::GET,
+            &list,
+            h(move |r| {
+                let d = c1.clone();
+                async move { Ok(Reply::List(r.depot().content_list(&d, &r.query).await?)) }
+            }),
+        )
+        .params(list_params(&content::list_spec(&cdef)))
+        .responds(200, Some(&format!("Paginated{}ResponseList", def.schema)))
+        .tag(&tag, "List content"),
+        Op::new(
+            format!("{p}_read"),
+            Method::GET,
+            &one,
+            h(move |r| {
+                let d = c2.clone();
+                async move {
+                    let row = r.depot().content_row(&d, &r.id()?).await?;
+                    ok(content::render(r.depot(), &row).await?)
+                }
+            }),
+        )
+        .href(def.href_param, "")
+        .params(field_params())
+        .responds(200, Some(&format!("{}Response", def.schema)))
+        .tag(&tag, "Inspect content"),
+    ];
+    if cdef.upload.is_some() {
+        ops.push(
+            Op::new(
+                format!("{p}_create"),
+                Method::POST,
+                &list,
+                h(move |mut r| {
+                    let d = c3.clone();
+                    async move {
+                        let b = r.payload().await?;
+                        let source = b.source();
+                        let file = match b.file {
+                            Some((blob, digests)) => content::UploadedFile::File(blob, digests),
+                            None => content::UploadedFile::None,
+                        };
+                        let uid = r.user_id();
+                        Ok(Reply::Outcome(
+                            r.depot()
+                                .content_create(&d, &b.fields, file, source, uid)
+                                .await?,
+                        ))
+                    }
+                }),
+            )
+            .body(def.schema, FORM_BODY)
+            .responds(202, Some("AsyncOperationResponse"))
+            .tag(&tag, "Create content"),
+        );
+        ops.push(
+            Op::new(
+                format!("{p}_upload"),
+                Method::POST,
+                format!("{list}upload/"),
+                h(move |mut r| {
+                    let d = c4.clone();
+                    async move {
+                        let b = r.payload().await?;
+                        let source = b.source();
+                        let file = match b.file {
+                            Some((blob, digests)) => content::UploadedFile::File(blob, digests),
+                            None => content::UploadedFile::None,
+                        };
+                        let v = r
+                            .depot()
+                            .content_upload(&d, &b.fields, file, source)
+                            .await?;
+                        Ok(Reply::Outcome(depot_core::resources::Outcome::Done(v)))
+                    }
+                }),
+            )
+            .body(&format!("{}Upload", def.schema), FORM_BODY)
+            .responds(201, Some(&format!("{}Response", def.schema)))
+            .tag(&tag, "Synchronous upload"),
+        );
+    }
+    ops
+}

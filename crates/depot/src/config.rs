@@ -1,0 +1,124 @@
+//! Configuration: command line, then environment (`DEPOT_*`), then a TOML file, then defaults.
+//!
+//! ```toml
+//! # depot.toml
+//! listen = "0.0.0.0:24817"
+//! data_dir = "/var/lib/depot"
+//! content_origin = "https://depot.example.internal"
+//! workers = 4
+//! tls_cert = "/etc/depot/cert.pem"
+//! tls_key = "/etc/depot/key.pem"
+//! ```
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:24817";
+pub const DEFAULT_DATA_DIR: &str = "depot-data";
+
+/// Options every command shares.
+#[derive(Args, Clone, Debug, Default)]
+pub struct CommonArgs {
+    /// Configuration file (TOML).
+    #[arg(long, env = "DEPOT_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory: database, artifacts, temporary files. [default: ./depot-data]
+    #[arg(long, env = "DEPOT_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Clone, Debug, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address to listen on. [default: 127.0.0.1:24817]
+    #[arg(long, env = "DEPOT_LISTEN")]
+    pub listen: Option<String>,
+    /// Public origin of the content app, used in distributions' base_url
+    /// (Pulp's CONTENT_ORIGIN). [default: the listen address]
+    #[arg(long, env = "DEPOT_CONTENT_ORIGIN")]
+    pub content_origin: Option<String>,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "DEPOT_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for --tls-cert.
+    #[arg(long, env = "DEPOT_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Tasks run at the same time. [default: 4]
+    #[arg(long, env = "DEPOT_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    content_origin: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    workers: Option<usize>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub content_origin: String,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub workers: usize,
+    /// Password for the first superuser, from DEPOT_ADMIN_PASSWORD.
+    pub admin_password: Option<String>,
+}
+
+impl Config {
+    pub fn load(common: &CommonArgs, serve: Option<&ServeArgs>) -> Result<Config, String> {
+        let file: FileConfig = match &common.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let serve = serve.cloned().unwrap_or_default();
+        let listen = serve
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let tls_cert = serve.tls_cert.or(file.tls_cert);
+        let tls_key = serve.tls_key.or(file.tls_key);
+        let scheme = if tls_cert.is_some() { "https" } else { "http" };
+        let content_origin = serve
+            .content_origin
+            .or(file.content_origin)
+            .unwrap_or_else(|| format!("{scheme}://{}", listen.replace("0.0.0.0", "127.0.0.1")));
+        Ok(Config {
+            listen,
+            data_dir: common
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            content_origin: content_origin.trim_end_matches('/').to_string(),
+            tls_cert,
+            tls_key,
+            workers: serve.workers.or(file.workers).unwrap_or(4).max(1),
+            admin_password: std::env::var("DEPOT_ADMIN_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty()),
+        })
+    }
+
+    pub fn core(&self) -> depot_core::Config {
+        depot_core::Config {
+            data_dir: self.data_dir.clone(),
+            content_origin: self.content_origin.clone(),
+            workers: self.workers,
+        }
+    }
+}

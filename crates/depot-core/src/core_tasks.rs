@@ -150,14 +150,14 @@ pub async fn create_content(
         .declare_units(std::slice::from_ref(&unit), None)
         .await?;
     let content_id = ids[0].clone();
-    if let Some(Value::Object(l)) = labels {
-        if !l.is_empty() {
-            sqlx::query("UPDATE content SET pulp_labels = ? WHERE id = ?")
-                .bind(Value::Object(l).to_string())
-                .bind(&content_id)
-                .execute(&depot.db.write)
-                .await?;
-        }
+    if let Some(Value::Object(l)) = labels
+        && !l.is_empty()
+    {
+        sqlx::query("UPDATE content SET pulp_labels = ? WHERE id = ?")
+            .bind(Value::Object(l).to_string())
+            .bind(&content_id)
+            .execute(&depot.db.write)
+            .await?;
     }
     let mut version = None;
     if let (Some(repo_id), Some(ctx)) = (args.get("repository").and_then(Value::as_str), ctx) {
@@ -224,12 +224,11 @@ pub async fn new_version_created(
     let vhref = href::version(&href::of(&rdef.def, repository_id), number);
     let vprn = href::prn("core.repositoryversion", &version.id);
     ctx.created(&vhref, &vprn);
-    if obj(&repo.extra).get("autopublish") == Some(&Value::Bool(true)) {
-        if let Some(publish) = rdef.autopublish {
-            let (phref, pprn) =
-                publish(depot.clone(), version.id.clone(), obj(&repo.extra)).await?;
-            ctx.created(&phref, &pprn);
-        }
+    if obj(&repo.extra).get("autopublish") == Some(&Value::Bool(true))
+        && let Some(publish) = rdef.autopublish
+    {
+        let (phref, pprn) = publish(depot.clone(), version.id.clone(), obj(&repo.extra)).await?;
+        ctx.created(&phref, &pprn);
     }
     depot.apply_retention(repository_id).await?;
     Ok((vhref, vprn))

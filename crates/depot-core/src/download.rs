@@ -294,14 +294,14 @@ impl Downloader {
         expected: &ExpectedDigests,
     ) -> Result<(TempBlob, Digests), DownloadError> {
         let resp = self.get(url).await?;
-        if let (Some(want), Some(got)) = (expected.size, resp.content_length()) {
-            if want != got {
-                return Err(DownloadError::new(
-                    url,
-                    format!("{url}: size mismatch: expected {want} bytes, upstream sends {got}"),
-                    false,
-                ));
-            }
+        if let (Some(want), Some(got)) = (expected.size, resp.content_length())
+            && want != got
+        {
+            return Err(DownloadError::new(
+                url,
+                format!("{url}: size mismatch: expected {want} bytes, upstream sends {got}"),
+                false,
+            ));
         }
         let io_err = |e: std::io::Error| {
             DownloadError::new(url, format!("storing {url} failed: {e}"), false)
@@ -311,14 +311,14 @@ impl Downloader {
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| DownloadError::from_reqwest(url, e))?;
             blob.write(&chunk).await.map_err(io_err)?;
-            if let Some(want) = expected.size {
-                if blob.size() > want {
-                    return Err(DownloadError::new(
-                        url,
-                        format!("{url}: size mismatch: expected {want} bytes, got more"),
-                        false,
-                    ));
-                }
+            if let Some(want) = expected.size
+                && blob.size() > want
+            {
+                return Err(DownloadError::new(
+                    url,
+                    format!("{url}: size mismatch: expected {want} bytes, got more"),
+                    false,
+                ));
             }
         }
         let digests = blob.finish().await.map_err(io_err)?;
@@ -339,10 +339,10 @@ pub struct DownloaderCache {
 impl DownloaderCache {
     pub fn get(&self, remote: &RemoteRow) -> Result<Arc<Downloader>, String> {
         let mut map = self.map.lock().unwrap();
-        if let Some((stamp, d)) = map.get(&remote.id) {
-            if *stamp == remote.pulp_last_updated {
-                return Ok(d.clone());
-            }
+        if let Some((stamp, d)) = map.get(&remote.id)
+            && *stamp == remote.pulp_last_updated
+        {
+            return Ok(d.clone());
         }
         let d = Arc::new(Downloader::from_remote(remote)?);
         map.insert(

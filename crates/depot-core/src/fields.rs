@@ -244,17 +244,17 @@ fn coerce(f: &Field, v: &Value, source: Source) -> Result<Value, String> {
                 _ => None,
             }
             .ok_or_else(|| "A valid integer is required.".to_string())?;
-            if let Some(m) = min {
-                if i < m {
-                    return Err(format!(
-                        "Ensure this value is greater than or equal to {m}."
-                    ));
-                }
+            if let Some(m) = min
+                && i < m
+            {
+                return Err(format!(
+                    "Ensure this value is greater than or equal to {m}."
+                ));
             }
-            if let Some(m) = max {
-                if i > m {
-                    return Err(format!("Ensure this value is less than or equal to {m}."));
-                }
+            if let Some(m) = max
+                && i > m
+            {
+                return Err(format!("Ensure this value is less than or equal to {m}."));
             }
             Ok(Value::from(i))
         }
@@ -265,12 +265,12 @@ fn coerce(f: &Field, v: &Value, source: Source) -> Result<Value, String> {
                 _ => None,
             }
             .ok_or_else(|| "A valid number is required.".to_string())?;
-            if let Some(m) = min {
-                if x < m {
-                    return Err(format!(
-                        "Ensure this value is greater than or equal to {m}."
-                    ));
-                }
+            if let Some(m) = min
+                && x < m
+            {
+                return Err(format!(
+                    "Ensure this value is greater than or equal to {m}."
+                ));
             }
             Ok(Value::from(x))
         }

@@ -270,12 +270,12 @@ impl Depot {
             String::from("every remote that provides this content failed recently");
         let now = chrono::Utc::now();
         for source in sources {
-            if let Some(failed) = &source.failed_at {
-                if let Ok(t) = chrono::DateTime::parse_from_rfc3339(failed) {
-                    let age = now.signed_duration_since(t.with_timezone(&chrono::Utc));
-                    if age.to_std().unwrap_or_default() < FAILURE_COOLDOWN {
-                        continue;
-                    }
+            if let Some(failed) = &source.failed_at
+                && let Ok(t) = chrono::DateTime::parse_from_rfc3339(failed)
+            {
+                let age = now.signed_duration_since(t.with_timezone(&chrono::Utc));
+                if age.to_std().unwrap_or_default() < FAILURE_COOLDOWN {
+                    continue;
                 }
             }
             let remote = match self.db.remote_get(&source.remote_id).await {

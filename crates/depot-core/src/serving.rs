@@ -164,10 +164,10 @@ impl Depot {
             .plugins
             .distribution(&d.pulp_type)
             .is_some_and(|def| def.serves_publications);
-        if serves_publications {
-            if let Some(p) = self.db.publication_latest_for_version(&v.id).await? {
-                return Ok(publication_source(&p));
-            }
+        if serves_publications
+            && let Some(p) = self.db.publication_latest_for_version(&v.id).await?
+        {
+            return Ok(publication_source(&p));
         }
         Ok(Source::Version {
             repository_id: v.repository_id,

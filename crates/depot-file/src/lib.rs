@@ -95,6 +95,7 @@ static CONTENT_FILTERS: &[ContentFilter] = &[
     },
 ];
 
+#[allow(clippy::too_many_arguments)] // one argument per TypeDef field
 fn type_def(
     family: Family,
     path: &'static str,

@@ -204,7 +204,7 @@ async fn should_skip(
         && s("manifest_checksum") == Some(manifest_sha256)
         && last.get("most_recent_version").and_then(Value::as_i64)
             == Some(run.repository.latest_version)
-        && !(mirror && !last_mirror)
+        && (!mirror || last_mirror)
         && !(run.policy == Policy::Immediate && last_policy != "immediate");
     if !same {
         return Ok(false);

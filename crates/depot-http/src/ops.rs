@@ -382,10 +382,10 @@ fn render(
         }
         Reply::Outcome(Outcome::Done(v)) => {
             let mut r = json_response(StatusCode::CREATED, &v);
-            if let Some(href) = v.get("pulp_href").and_then(Value::as_str) {
-                if let Ok(h) = HeaderValue::from_str(href) {
-                    r.headers_mut().insert(header::LOCATION, h);
-                }
+            if let Some(href) = v.get("pulp_href").and_then(Value::as_str)
+                && let Ok(h) = HeaderValue::from_str(href)
+            {
+                r.headers_mut().insert(header::LOCATION, h);
             }
             r
         }

@@ -968,10 +968,7 @@ fn content_operations(cdef: ContentDef) -> Vec<Op> {
                     async move {
                         let b = r.payload().await?;
                         let source = b.source();
-                        let file = match b.file {
-                            Some((blob, digests)) => content::UploadedFile::File(blob, digests),
-                            None => content::UploadedFile::None,
-                        };
+                        let file = b.file;
                         let uid = r.user_id();
                         Ok(Reply::Outcome(
                             r.depot()
@@ -995,10 +992,7 @@ fn content_operations(cdef: ContentDef) -> Vec<Op> {
                     async move {
                         let b = r.payload().await?;
                         let source = b.source();
-                        let file = match b.file {
-                            Some((blob, digests)) => content::UploadedFile::File(blob, digests),
-                            None => content::UploadedFile::None,
-                        };
+                        let file = b.file;
                         let v = r
                             .depot()
                             .content_upload(&d, &b.fields, file, source)

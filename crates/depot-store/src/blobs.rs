@@ -249,13 +249,13 @@ impl Hasher {
 impl ExpectedDigests {
     /// Compare actual digests with the expected ones; the message names what differs.
     pub fn verify(&self, actual: &Digests) -> Result<(), String> {
-        if let Some(size) = self.size {
-            if size != actual.size {
-                return Err(format!(
-                    "size mismatch: expected {size} bytes, got {} bytes",
-                    actual.size
-                ));
-            }
+        if let Some(size) = self.size
+            && size != actual.size
+        {
+            return Err(format!(
+                "size mismatch: expected {size} bytes, got {} bytes",
+                actual.size
+            ));
         }
         let pairs = [
             (
@@ -268,12 +268,12 @@ impl ExpectedDigests {
             ("sha512", self.sha512.as_deref(), actual.sha512.as_deref()),
         ];
         for (name, want, got) in pairs {
-            if let (Some(want), Some(got)) = (want, got) {
-                if !want.eq_ignore_ascii_case(got) {
-                    return Err(format!(
-                        "{name} checksum mismatch: expected {want}, got {got}"
-                    ));
-                }
+            if let (Some(want), Some(got)) = (want, got)
+                && !want.eq_ignore_ascii_case(got)
+            {
+                return Err(format!(
+                    "{name} checksum mismatch: expected {want}, got {got}"
+                ));
             }
         }
         Ok(())

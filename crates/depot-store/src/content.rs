@@ -184,9 +184,9 @@ impl Db {
         let mut new_units = Vec::new();
         for u in units {
             let key = (u.pulp_type.clone(), u.natural_key.clone());
-            if !ids.contains_key(&key) {
+            if let std::collections::hash_map::Entry::Vacant(e) = ids.entry(key) {
                 let id = new_id();
-                ids.insert(key, id.clone());
+                e.insert(id.clone());
                 new_units.push((id, u));
             }
         }
@@ -260,10 +260,10 @@ impl Db {
                 });
                 let ca_id = match existing_ca.get(&(cid.clone(), a.relative_path.clone())) {
                     Some((id, current)) => {
-                        if current.is_none() {
-                            if let Some(aid) = &known {
-                                link_ca.push((id.clone(), aid.clone()));
-                            }
+                        if current.is_none()
+                            && let Some(aid) = &known
+                        {
+                            link_ca.push((id.clone(), aid.clone()));
                         }
                         id.clone()
                     }

@@ -40,17 +40,17 @@ pub enum StoreError {
 impl StoreError {
     /// Classify a sqlx error, picking out unique-constraint violations.
     pub fn from_sqlx(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                // SQLite says "UNIQUE constraint failed: remotes.name"
-                let column = db
-                    .message()
-                    .rsplit('.')
-                    .next()
-                    .unwrap_or("name")
-                    .to_string();
-                return StoreError::Unique { column };
-            }
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            // SQLite says "UNIQUE constraint failed: remotes.name"
+            let column = db
+                .message()
+                .rsplit('.')
+                .next()
+                .unwrap_or("name")
+                .to_string();
+            return StoreError::Unique { column };
         }
         StoreError::Sql(e)
     }

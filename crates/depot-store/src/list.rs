@@ -120,7 +120,7 @@ impl ListQuery {
                 }
                 Filter::In(c, vs) => {
                     if vs.is_empty() {
-                        sql.push_str("0");
+                        sql.push('0');
                     } else {
                         let marks = vec!["?"; vs.len()].join(", ");
                         sql.push_str(&format!("{c} IN ({marks})"));

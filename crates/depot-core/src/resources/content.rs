@@ -172,13 +172,8 @@ pub async fn render(depot: &Depot, row: &ContentRow) -> Result<Value> {
     Ok(Value::Object(m))
 }
 
-/// Where the bytes of a new unit come from.
-#[derive(Debug)]
-pub enum UploadedFile {
-    /// Sent in this request, already hashed into a temp blob.
-    File(TempBlob, Digests),
-    None,
-}
+/// A file sent with the request, already hashed into a temp blob.
+pub type UploadedFile = Option<(TempBlob, Digests)>;
 
 impl Depot {
     pub async fn content_row(&self, cdef: &ContentDef, id: &str) -> Result<ContentRow> {
@@ -275,7 +270,7 @@ impl Depot {
         all.push(&COMMON[4]); // pulp_labels
         all.extend(upload.fields.iter());
         let mut body = body.clone();
-        let has_file = matches!(file, UploadedFile::File(..));
+        let has_file = file.is_some();
         body.remove("file");
         let mut args = fields::validate(&all, &body, false, source)?;
         let sources = [
@@ -289,7 +284,7 @@ impl Depot {
             ));
         }
         let mut errors = FieldErrors::default();
-        if let UploadedFile::File(blob, digests) = file {
+        if let Some((blob, digests)) = file {
             self.blobs.commit(blob, &digests.sha256).await?;
             let id = self.db.artifact_insert(&digests).await?;
             args.insert("artifact".into(), Value::from(id));
@@ -354,12 +349,11 @@ impl Depot {
             json!({"family": "content", "pulp_type": cdef.def.pulp_type, "body": args}),
         )
         .by(user);
-        if let Some(r) = args.get("repository").and_then(Value::as_str) {
-            if let Some(repo) = self.db.repository_get(r).await? {
-                if let Some(rdef) = self.plugins.repository(&repo.pulp_type) {
-                    t = t.exclusive(href::prn(rdef.def.prn_model, r));
-                }
-            }
+        if let Some(r) = args.get("repository").and_then(Value::as_str)
+            && let Some(repo) = self.db.repository_get(r).await?
+            && let Some(rdef) = self.plugins.repository(&repo.pulp_type)
+        {
+            t = t.exclusive(href::prn(rdef.def.prn_model, r));
         }
         if let Some(u) = args.get("upload").and_then(Value::as_str) {
             t = t.exclusive(href::prn("core.upload", u));

@@ -368,16 +368,16 @@ impl Depot {
         }
         let mut merged = current.clone();
         merged.extend(patch.clone());
-        if let Some(name) = patch.get("name").and_then(Value::as_str) {
-            if name != row.name {
-                let taken: i64 =
-                    sqlx::query_scalar("SELECT count(*) FROM distributions WHERE name = ?")
-                        .bind(name)
-                        .fetch_one(&self.db.read)
-                        .await?;
-                if taken > 0 {
-                    return Err(CoreError::invalid("name", "This field must be unique."));
-                }
+        if let Some(name) = patch.get("name").and_then(Value::as_str)
+            && name != row.name
+        {
+            let taken: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM distributions WHERE name = ?")
+                    .bind(name)
+                    .fetch_one(&self.db.read)
+                    .await?;
+            if taken > 0 {
+                return Err(CoreError::invalid("name", "This field must be unique."));
             }
         }
         self.check_distribution(ddef, &merged, Some(id)).await?;

@@ -340,10 +340,11 @@ impl Depot {
         if !super::changed(&patch, &current) {
             return Ok(Outcome::Unchanged(render(self, &row)));
         }
-        if let Some(name) = patch.get("name").and_then(Value::as_str) {
-            if name != row.name && self.remote_name_taken(name).await? {
-                return Err(CoreError::invalid("name", "This field must be unique."));
-            }
+        if let Some(name) = patch.get("name").and_then(Value::as_str)
+            && name != row.name
+            && self.remote_name_taken(name).await?
+        {
+            return Err(CoreError::invalid("name", "This field must be unique."));
         }
         let task = self
             .dispatch(

@@ -659,10 +659,10 @@ impl Depot {
         };
         let numbers = self.db.version_numbers(repository_id).await?;
         for number in numbers.into_iter().skip(keep as usize) {
-            if let Some(v) = self.db.version_get(repository_id, number).await? {
-                if self.version_is_protected(&v).await? {
-                    continue;
-                }
+            if let Some(v) = self.db.version_get(repository_id, number).await?
+                && self.version_is_protected(&v).await?
+            {
+                continue;
             }
             self.db.version_delete(repository_id, number).await?;
         }

@@ -134,12 +134,12 @@ impl Depot {
                 "End byte is greater than upload size.",
             ));
         }
-        if let Some(want) = sha256.filter(|s| !s.is_empty()) {
-            if !want.eq_ignore_ascii_case(&digests.sha256) {
-                return Err(CoreError::InvalidList(
-                    "Checksum does not match chunk upload.".into(),
-                ));
-            }
+        if let Some(want) = sha256.filter(|s| !s.is_empty())
+            && !want.eq_ignore_ascii_case(&digests.sha256)
+        {
+            return Err(CoreError::InvalidList(
+                "Checksum does not match chunk upload.".into(),
+            ));
         }
         let src = chunk
             .path()

@@ -67,7 +67,8 @@ struct FileConfig {
 pub struct Config {
     pub listen: String,
     pub data_dir: PathBuf,
-    pub content_origin: String,
+    /// `None`: the address actually bound (known once listening).
+    pub content_origin: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub workers: usize,
@@ -92,11 +93,10 @@ impl Config {
             .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         let tls_cert = serve.tls_cert.or(file.tls_cert);
         let tls_key = serve.tls_key.or(file.tls_key);
-        let scheme = if tls_cert.is_some() { "https" } else { "http" };
         let content_origin = serve
             .content_origin
             .or(file.content_origin)
-            .unwrap_or_else(|| format!("{scheme}://{}", listen.replace("0.0.0.0", "127.0.0.1")));
+            .map(|o| o.trim_end_matches('/').to_string());
         Ok(Config {
             listen,
             data_dir: common
@@ -104,7 +104,7 @@ impl Config {
                 .clone()
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-            content_origin: content_origin.trim_end_matches('/').to_string(),
+            content_origin,
             tls_cert,
             tls_key,
             workers: serve.workers.or(file.workers).unwrap_or(4).max(1),
@@ -114,10 +114,23 @@ impl Config {
         })
     }
 
-    pub fn core(&self) -> depot_core::Config {
+    /// The domain's configuration; `bound` is the address the server listens on, the
+    /// default content origin.
+    pub fn core(&self, bound: Option<&str>) -> depot_core::Config {
+        let scheme = if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let origin = self.content_origin.clone().unwrap_or_else(|| {
+            let addr = bound
+                .unwrap_or(&self.listen)
+                .replace("0.0.0.0", "127.0.0.1");
+            format!("{scheme}://{addr}")
+        });
         depot_core::Config {
             data_dir: self.data_dir.clone(),
-            content_origin: self.content_origin.clone(),
+            content_origin: origin,
             workers: self.workers,
         }
     }

@@ -72,8 +72,10 @@ enum AdminCommand {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DEPOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
@@ -99,13 +101,15 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn open(config: &Config) -> Result<Arc<Depot>, String> {
-    Depot::open(config.core(), plugins()).await.map_err(|e| {
-        format!(
-            "cannot open data directory {}: {e}",
-            config.data_dir.display()
-        )
-    })
+async fn open(config: &Config, bound: Option<&str>) -> Result<Arc<Depot>, String> {
+    Depot::open(config.core(bound), plugins())
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot open data directory {}: {e}",
+                config.data_dir.display()
+            )
+        })
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
@@ -118,7 +122,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let depot = open(&config).await?;
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| config.listen.clone());
+    let depot = open(&config, Some(&addr)).await?;
     depot.recover().await.map_err(|e| e.to_string())?;
     if let Some(pw) = depot
         .ensure_admin(config.admin_password.as_deref())
@@ -133,10 +141,6 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let scheduler = depot.start_workers();
     let app = depot_http::app(depot.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| config.listen.clone());
     tracing::info!(
         data_dir = %config.data_dir.display(),
         content_origin = %depot.config.content_origin,
@@ -175,7 +179,7 @@ async fn wait_for_signal() {
 
 async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<ExitCode, String> {
     let config = Config::load(&common, None)?;
-    let depot = open(&config).await?;
+    let depot = open(&config, None).await?;
     match command {
         AdminCommand::ResetPassword { username, password } => {
             let (pw, generated) = match password.filter(|p| !p.is_empty()) {

@@ -1,0 +1,93 @@
+//! Shared helpers for the end-to-end tests.
+
+use std::path::Path;
+
+use depot_testkit::{DepotServer, FixtureFile, Upstream, file_tree, write_manifest};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_depot");
+
+/// An upstream serving `count` files (sizes in [min, max]) and their PULP_MANIFEST.
+pub async fn upstream_with_files(
+    dir: &Path,
+    count: usize,
+    min: u64,
+    max: u64,
+) -> (Upstream, Vec<FixtureFile>) {
+    let files = files_in(dir, count, min, max, 42);
+    (Upstream::start(dir).await, files)
+}
+
+/// Write `count` files and their PULP_MANIFEST into `dir` (content depends on `seed`).
+pub fn files_in(dir: &Path, count: usize, min: u64, max: u64, seed: u64) -> Vec<FixtureFile> {
+    let files = file_tree(dir, count, min, max, seed);
+    write_manifest(dir, "PULP_MANIFEST", &files);
+    files
+}
+
+/// Create a file remote; returns its href.
+pub async fn remote(depot: &DepotServer, name: &str, url: &str, extra: Value) -> String {
+    let mut body = json!({"name": name, "url": url});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
+    let r = depot.create("remotes/file/file/", body).await;
+    r["pulp_href"].as_str().unwrap().to_string()
+}
+
+/// Create a file repository with a remote; returns its href.
+pub async fn repository(depot: &DepotServer, name: &str, remote: Option<&str>) -> String {
+    let r = depot
+        .create(
+            "repositories/file/file/",
+            json!({"name": name, "remote": remote}),
+        )
+        .await;
+    r["pulp_href"].as_str().unwrap().to_string()
+}
+
+/// Sync and return the finished task (whatever its state).
+pub async fn sync(depot: &DepotServer, repo: &str, body: Value) -> Value {
+    depot
+        .run_task(Method::POST, &format!("{repo}sync/"), Some(body))
+        .await
+}
+
+/// Publish the latest version and distribute it at `base_path`; returns the publication href.
+pub async fn publish_and_distribute(depot: &DepotServer, repo: &str, base_path: &str) -> String {
+    let t = depot
+        .run_ok(
+            Method::POST,
+            "publications/file/file/",
+            Some(json!({"repository": repo})),
+        )
+        .await;
+    let publication = t["created_resources"][0].as_str().unwrap().to_string();
+    depot
+        .run_ok(
+            Method::POST,
+            "distributions/file/file/",
+            Some(json!({"name": base_path.replace('/', "-"), "base_path": base_path, "publication": publication})),
+        )
+        .await;
+    publication
+}
+
+/// The latest version number of a repository.
+pub async fn latest_version(depot: &DepotServer, repo: &str) -> i64 {
+    let r = depot.get(repo).await;
+    r["latest_version_href"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `depot` binary on loopback, real upstream HTTP servers, real
+//! clients (pulp-cli). One test binary, one module per area.
+
+mod common;
+mod content_app;
+mod lifecycle;
+mod pulp_cli;
+mod sync;

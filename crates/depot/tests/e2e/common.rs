@@ -2,22 +2,11 @@
 
 use std::path::Path;
 
-use depot_testkit::{DepotServer, FixtureFile, Upstream, file_tree, write_manifest};
+use depot_testkit::{DepotServer, FixtureFile, file_tree, write_manifest};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_depot");
-
-/// An upstream serving `count` files (sizes in [min, max]) and their PULP_MANIFEST.
-pub async fn upstream_with_files(
-    dir: &Path,
-    count: usize,
-    min: u64,
-    max: u64,
-) -> (Upstream, Vec<FixtureFile>) {
-    let files = files_in(dir, count, min, max, 42);
-    (Upstream::start(dir).await, files)
-}
 
 /// Write `count` files and their PULP_MANIFEST into `dir` (content depends on `seed`).
 pub fn files_in(dir: &Path, count: usize, min: u64, max: u64, seed: u64) -> Vec<FixtureFile> {

@@ -49,6 +49,7 @@ pub struct Depot {
     pub credentials: auth::CredentialCache,
     pub downloaders: download::DownloaderCache,
     pub fetches: ondemand::Fetches,
+    pub serving: serving::ServingCache,
     /// Held for reading while blobs are added, for writing while orphan cleanup deletes them,
     /// so a blob is never deleted between being stored and being referenced.
     pub blob_gc: tokio::sync::RwLock<()>,
@@ -78,6 +79,7 @@ impl Depot {
             credentials: auth::CredentialCache::default(),
             downloaders: download::DownloaderCache::default(),
             fetches: ondemand::Fetches::default(),
+            serving: serving::ServingCache::default(),
             blob_gc: tokio::sync::RwLock::new(()),
             process_name: format!("{}@{host}", std::process::id()),
         };

@@ -2,7 +2,10 @@
 //! version behind it, and then a stored file, a file still upstream, a directory listing or
 //! nothing. HTTP details (headers, ranges, HTML) are the HTTP layer's.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::Depot;
 use crate::error::Result;
@@ -22,6 +25,49 @@ pub enum Source {
         number: i64,
     },
     Nothing,
+}
+
+impl Source {
+    /// A key identifying the (immutable) content behind the source.
+    fn key(&self) -> String {
+        match self {
+            Source::Publication { id, .. } => format!("p:{id}"),
+            Source::Version {
+                repository_id,
+                number,
+            } => format!("v:{repository_id}:{number}"),
+            Source::Nothing => String::new(),
+        }
+    }
+}
+
+/// The content app's memory: every distribution by base path, what each serves, and where
+/// recently served files are. Publications and repository versions are immutable, so entries
+/// only go stale when the database's serving epoch moves (a new version, publication,
+/// distribution change...) — or after a few seconds, in case another process changed it.
+#[derive(Debug, Default)]
+pub struct ServingCache {
+    state: Mutex<CacheState>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    epoch: u64,
+    loaded: Option<Instant>,
+    by_base_path: HashMap<String, Arc<DistributionRow>>,
+    sources: HashMap<String, Source>,
+    files: HashMap<(String, String), ServedFile>,
+}
+
+/// How long cached serving data may be trusted without checking the database again.
+const CACHE_TTL: Duration = Duration::from_secs(5);
+/// Served-file entries kept at most (then the cache starts over).
+const MAX_CACHED_FILES: usize = 100_000;
+
+impl CacheState {
+    fn fresh(&self, epoch: u64) -> bool {
+        self.epoch == epoch && self.loaded.is_some_and(|t| t.elapsed() < CACHE_TTL)
+    }
 }
 
 /// One of the two kinds of path tables a listing walks.
@@ -101,25 +147,40 @@ impl Depot {
     pub async fn distribution_for_path(
         &self,
         path: &str,
-    ) -> Result<Option<(DistributionRow, String)>> {
+    ) -> Result<Option<(Arc<DistributionRow>, String)>> {
         let trimmed = path.trim_end_matches('/');
         if trimmed.is_empty() {
             return Ok(None);
         }
-        let mut candidates = Vec::new();
-        for (i, c) in trimmed.char_indices() {
-            if c == '/' {
-                candidates.push(&trimmed[..i]);
+        let epoch = self.db.epoch();
+        if !self.serving.state.lock().unwrap().fresh(epoch) {
+            let all = self.db.distributions_all().await?;
+            let mut st = self.serving.state.lock().unwrap();
+            *st = CacheState {
+                epoch,
+                loaded: Some(Instant::now()),
+                by_base_path: all
+                    .into_iter()
+                    .map(|d| (d.base_path.clone(), Arc::new(d)))
+                    .collect(),
+                ..Default::default()
+            };
+        }
+        let st = self.serving.state.lock().unwrap();
+        // base paths never nest, so at most one prefix of the path is a base path
+        let mut ends: Vec<usize> = trimmed
+            .char_indices()
+            .filter(|(_, c)| *c == '/')
+            .map(|(i, _)| i)
+            .collect();
+        ends.push(trimmed.len());
+        for end in ends {
+            if let Some(d) = st.by_base_path.get(&trimmed[..end]) {
+                let rest = path[end..].trim_start_matches('/').to_string();
+                return Ok(Some((d.clone(), rest)));
             }
         }
-        candidates.push(trimmed);
-        let Some(d) = self.db.distribution_by_base_paths(&candidates).await? else {
-            return Ok(None);
-        };
-        let rest = path[d.base_path.len()..]
-            .trim_start_matches('/')
-            .to_string();
-        Ok(Some((d, rest)))
+        Ok(None)
     }
 
     /// The content guard decision for a request by `user` (None: anonymous). This is the one
@@ -144,6 +205,24 @@ impl Depot {
 
     /// Which publication or repository version a distribution serves now.
     pub async fn distribution_source(&self, d: &DistributionRow) -> Result<Source> {
+        let epoch = self.db.epoch();
+        {
+            let st = self.serving.state.lock().unwrap();
+            if st.fresh(epoch) {
+                if let Some(s) = st.sources.get(&d.id) {
+                    return Ok(s.clone());
+                }
+            }
+        }
+        let source = self.load_source(d).await?;
+        let mut st = self.serving.state.lock().unwrap();
+        if st.epoch == epoch {
+            st.sources.insert(d.id.clone(), source.clone());
+        }
+        Ok(source)
+    }
+
+    async fn load_source(&self, d: &DistributionRow) -> Result<Source> {
         if let Some(p) = &d.publication_id {
             if let Some(p) = self.db.publication_get(p).await? {
                 return Ok(publication_source(&p));
@@ -205,6 +284,33 @@ impl Depot {
     }
 
     async fn lookup(&self, source: &Source, path: &str) -> Result<Option<ServedFile>> {
+        let epoch = self.db.epoch();
+        let key = (source.key(), path.to_string());
+        {
+            let st = self.serving.state.lock().unwrap();
+            if st.fresh(epoch) {
+                if let Some(f) = st.files.get(&key) {
+                    return Ok(Some(f.clone()));
+                }
+            }
+        }
+        let found = self.lookup_db(source, path).await?;
+        // Files not downloaded yet are not cached: they may be stored any moment.
+        if let Some(f) = &found {
+            if f.artifact_sha256.is_some() {
+                let mut st = self.serving.state.lock().unwrap();
+                if st.epoch == epoch {
+                    if st.files.len() >= MAX_CACHED_FILES {
+                        st.files.clear();
+                    }
+                    st.files.insert(key, f.clone());
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn lookup_db(&self, source: &Source, path: &str) -> Result<Option<ServedFile>> {
         Ok(match source {
             Source::Publication { id, pass_through } => {
                 match self.db.published_file(id, path).await? {

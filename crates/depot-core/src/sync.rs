@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::TryStreamExt;
 use serde_json::{Value, json};
 
 use crate::Depot;
@@ -148,12 +148,18 @@ impl SyncRun {
     }
 
     /// Download every staged artifact this remote can provide that is not stored yet.
+    ///
+    /// Downloads flow without pauses: pending rows are read page by page as the download
+    /// stream needs them, and finished downloads are recorded in the database in batches by
+    /// a separate writer, so neither a page boundary nor a database write stalls the
+    /// transfers in flight.
     pub async fn download_artifacts(&self) -> Result<(), TaskError> {
-        let depot = self.depot();
-        let task = self.ctx.id.as_str();
+        let depot = self.depot().clone();
+        let task = self.ctx.id.clone();
+        let remote = self.remote.id.clone();
         let total = depot
             .db
-            .pending_download_count(task, &self.remote.id)
+            .pending_download_count(&task, &remote)
             .await
             .map_err(CoreError::from)?;
         let p = self.ctx.progress(
@@ -161,53 +167,92 @@ impl SyncRun {
             "Downloading Artifacts",
             Some(total),
         );
-        let mut after = String::new();
-        loop {
-            self.ctx.check_canceled()?;
-            let page = depot
-                .db
-                .pending_downloads(task, &self.remote.id, &after, 500)
-                .await
-                .map_err(CoreError::from)?;
-            let Some(last) = page.last() else { break };
-            after = last.content_artifact_id.clone();
-            let mut stream = futures::stream::iter(page)
-                .map(|pending| {
-                    let downloader = self.downloader.clone();
-                    let depot = depot.clone();
-                    async move {
-                        let (blob, digests) = downloader
-                            .download(&depot.blobs, &pending.url, &pending.expected())
-                            .await
-                            .map_err(|e| TaskError::Failed(e.to_string()))?;
-                        depot
-                            .blobs
-                            .commit(blob, &digests.sha256)
-                            .await
-                            .map_err(|e| TaskError::failed(format!("storing artifact: {e}")))?;
-                        Ok::<_, TaskError>((pending.content_artifact_id, digests))
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Digests)>(1024);
+
+        let writer = {
+            let depot = depot.clone();
+            async move {
+                let mut batch = Vec::with_capacity(256);
+                while let Some(first) = rx.recv().await {
+                    batch.push(first);
+                    while batch.len() < 256 {
+                        match rx.try_recv() {
+                            Ok(item) => batch.push(item),
+                            Err(_) => break,
+                        }
                     }
-                })
-                .buffer_unordered(self.downloader.concurrency());
-            let mut done = Vec::with_capacity(100);
-            while let Some(r) = stream.next().await {
-                done.push(r?);
-                p.increment(1);
-                if done.len() >= 100 {
                     depot
                         .db
-                        .record_downloads(&done)
+                        .record_downloads(&batch)
                         .await
                         .map_err(CoreError::from)?;
-                    done.clear();
+                    batch.clear();
+                }
+                Ok::<_, TaskError>(())
+            }
+        };
+
+        let pages = futures::stream::unfold(Some(String::new()), {
+            let depot = depot.clone();
+            move |after| {
+                let depot = depot.clone();
+                let (task, remote) = (task.clone(), remote.clone());
+                async move {
+                    let after = after?;
+                    match depot
+                        .db
+                        .pending_downloads(&task, &remote, &after, 500)
+                        .await
+                    {
+                        Ok(page) if page.is_empty() => None,
+                        Ok(page) => {
+                            let next = page.last().map(|l| l.content_artifact_id.clone());
+                            Some((Ok(page), next))
+                        }
+                        Err(e) => Some((Err(TaskError::from(e)), None)),
+                    }
                 }
             }
-            depot
-                .db
-                .record_downloads(&done)
-                .await
-                .map_err(CoreError::from)?;
-        }
+        });
+        let downloads = pages
+            .map_ok(|page| futures::stream::iter(page.into_iter().map(Ok::<_, TaskError>)))
+            .try_flatten()
+            .map_ok(|pending| {
+                let downloader = self.downloader.clone();
+                let depot = depot.clone();
+                let cancel = self.ctx.cancel.clone();
+                async move {
+                    if cancel.is_cancelled() {
+                        return Err(TaskError::Canceled);
+                    }
+                    let (blob, digests) = downloader
+                        .download(&depot.blobs, &pending.url, &pending.expected())
+                        .await
+                        .map_err(|e| TaskError::Failed(e.to_string()))?;
+                    depot
+                        .blobs
+                        .commit(blob, &digests.sha256)
+                        .await
+                        .map_err(|e| TaskError::failed(format!("storing artifact: {e}")))?;
+                    Ok((pending.content_artifact_id, digests))
+                }
+            })
+            .try_buffer_unordered(self.downloader.concurrency())
+            .try_for_each({
+                let progress = p.clone();
+                move |done| {
+                    let tx = tx.clone();
+                    let p = progress.clone();
+                    async move {
+                        p.increment(1);
+                        tx.send(done)
+                            .await
+                            .map_err(|_| TaskError::failed("recording downloads stopped"))
+                    }
+                }
+            });
+        let _gc = depot.blob_gc.read().await;
+        tokio::try_join!(downloads, writer)?;
         p.finish();
         Ok(())
     }

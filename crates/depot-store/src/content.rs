@@ -659,6 +659,7 @@ impl Db {
             qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        self.touch();
         Ok(())
     }
 

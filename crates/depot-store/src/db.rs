@@ -2,6 +2,8 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -17,6 +19,9 @@ pub struct Db {
     pub read: SqlitePool,
     /// A single connection for writes, so writers queue instead of failing with SQLITE_BUSY.
     pub write: SqlitePool,
+    /// Bumped by every write that changes what the content app serves (versions,
+    /// publications, distributions, guards), so its caches know when to reload.
+    epoch: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -29,24 +34,39 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
-            .pragma("cache_size", "-16000")
             .pragma("temp_store", "memory");
+        // Page cache: 8 MiB for the writer, 2 MiB per reader; memory stays bounded whatever
+        // the database grows to (the OS page cache still holds the file).
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("cache_size", "-8192"))
             .await?;
         sqlx::migrate!("./migrations").run(&write).await?;
         let read = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(6)
             .min_connections(1)
             .idle_timeout(Some(Duration::from_secs(600)))
             .max_lifetime(None)
-            .connect_with(options.read_only(true))
+            .connect_with(options.read_only(true).pragma("cache_size", "-2048"))
             .await?;
-        Ok(Db { read, write })
+        Ok(Db {
+            read,
+            write,
+            epoch: Arc::new(AtomicU64::new(1)),
+        })
+    }
+
+    /// The current serving epoch (see `touch`).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Record that what the content app serves has changed.
+    pub fn touch(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Whether the database answers (for `/status/`).

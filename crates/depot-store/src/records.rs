@@ -341,6 +341,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.touch();
         Ok(())
     }
 
@@ -382,6 +383,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.touch();
         Ok(())
     }
 
@@ -404,6 +406,15 @@ impl Db {
         ))
         .bind(id)
         .fetch_optional(&self.read)
+        .await?)
+    }
+
+    /// Every distribution (the content app keeps them in memory).
+    pub async fn distributions_all(&self) -> Result<Vec<DistributionRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {DISTRIBUTION_SELECT} FROM {DISTRIBUTION_FROM}"
+        ))
+        .fetch_all(&self.read)
         .await?)
     }
 
@@ -484,6 +495,7 @@ impl Db {
         .execute(&self.write)
         .await
         .map_err(unique)?;
+        self.touch();
         Ok(())
     }
 
@@ -508,6 +520,7 @@ impl Db {
         .execute(&self.write)
         .await
         .map_err(unique)?;
+        self.touch();
         Ok(())
     }
 
@@ -516,6 +529,7 @@ impl Db {
             .bind(id)
             .execute(&self.write)
             .await?;
+        self.touch();
         Ok(())
     }
 
@@ -546,6 +560,7 @@ impl Db {
         .execute(&self.write)
         .await
         .map_err(unique)?;
+        self.touch();
         Ok(())
     }
 
@@ -562,6 +577,7 @@ impl Db {
         .execute(&self.write)
         .await
         .map_err(unique)?;
+        self.touch();
         Ok(())
     }
 
@@ -570,6 +586,7 @@ impl Db {
             .bind(id)
             .execute(&self.write)
             .await?;
+        self.touch();
         Ok(())
     }
 

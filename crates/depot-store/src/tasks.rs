@@ -198,6 +198,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.touch();
         Ok(ids)
     }
 }

@@ -345,6 +345,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.touch();
         Ok(Some(number))
     }
 
@@ -464,6 +465,7 @@ impl Db {
             .await?;
         }
         tx.commit().await?;
+        self.touch();
         Ok(())
     }
 

@@ -84,8 +84,31 @@ fn plugins() -> Vec<depot_core::Plugin> {
     vec![depot_file::plugin()]
 }
 
+/// glibc's allocator keeps one arena per thread and rarely gives memory back; with a dozen
+/// runtime threads that turns into tens of MiB of idle RSS. Two arenas, and a periodic trim,
+/// keep the idle footprint near what is actually in use.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tame_allocator() {
+    // SAFETY: mallopt/malloc_trim only adjust glibc's allocator; called from plain threads.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+    std::thread::spawn(|| {
+        loop {
+            std::thread::sleep(Duration::from_secs(10));
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+    });
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tame_allocator() {}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    tame_allocator();
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {

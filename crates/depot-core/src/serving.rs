@@ -208,10 +208,10 @@ impl Depot {
         let epoch = self.db.epoch();
         {
             let st = self.serving.state.lock().unwrap();
-            if st.fresh(epoch) {
-                if let Some(s) = st.sources.get(&d.id) {
-                    return Ok(s.clone());
-                }
+            if st.fresh(epoch)
+                && let Some(s) = st.sources.get(&d.id)
+            {
+                return Ok(s.clone());
             }
         }
         let source = self.load_source(d).await?;
@@ -288,23 +288,23 @@ impl Depot {
         let key = (source.key(), path.to_string());
         {
             let st = self.serving.state.lock().unwrap();
-            if st.fresh(epoch) {
-                if let Some(f) = st.files.get(&key) {
-                    return Ok(Some(f.clone()));
-                }
+            if st.fresh(epoch)
+                && let Some(f) = st.files.get(&key)
+            {
+                return Ok(Some(f.clone()));
             }
         }
         let found = self.lookup_db(source, path).await?;
         // Files not downloaded yet are not cached: they may be stored any moment.
-        if let Some(f) = &found {
-            if f.artifact_sha256.is_some() {
-                let mut st = self.serving.state.lock().unwrap();
-                if st.epoch == epoch {
-                    if st.files.len() >= MAX_CACHED_FILES {
-                        st.files.clear();
-                    }
-                    st.files.insert(key, f.clone());
+        if let Some(f) = &found
+            && f.artifact_sha256.is_some()
+        {
+            let mut st = self.serving.state.lock().unwrap();
+            if st.epoch == epoch {
+                if st.files.len() >= MAX_CACHED_FILES {
+                    st.files.clear();
                 }
+                st.files.insert(key, f.clone());
             }
         }
         Ok(found)

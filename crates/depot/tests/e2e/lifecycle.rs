@@ -466,3 +466,151 @@ async fn tls_probes_fail_fast_and_tls_works_when_configured() {
         .unwrap();
     assert_eq!(r.status(), 200, "plain HTTP on the TLS port");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_upstream_needs_its_ca_or_no_validation() {
+    // depot A serves files over TLS with a private CA; depot B syncs from it
+    let openssl = tools::require("openssl", "OPENSSL");
+    let dir = tempdir();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    std::fs::write(
+        dir.path().join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    for args in [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=upstream CA",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+        ],
+        vec![
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &p("key.pem"),
+            "-out",
+            &p("req.csr"),
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &p("req.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &p("ext.cnf"),
+            "-out",
+            &p("cert.pem"),
+        ],
+    ] {
+        let out = std::process::Command::new(&openssl)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let a = DepotServer::start_in(
+        BIN,
+        &dir.path().join("a"),
+        &["--tls-cert", &p("cert.pem"), "--tls-key", &p("key.pem")],
+    )
+    .await;
+    let files_dir = tempdir();
+    let files = files_in(files_dir.path(), 3, 100, 1000, 27);
+    let plain = Upstream::start(files_dir.path()).await;
+    let ra = remote(&a, "src", &plain.url("PULP_MANIFEST"), json!({})).await;
+    let repo_a = repository(&a, "src", Some(&ra)).await;
+    sync(&a, &repo_a, json!({})).await;
+    publish_and_distribute(&a, &repo_a, "exported").await;
+
+    let b = DepotServer::start(BIN).await;
+    let url = format!("{}/pulp/content/exported/PULP_MANIFEST", a.url);
+    let ca = std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+    let untrusted = remote(&b, "untrusted", &url, json!({"max_retries": 0})).await;
+    let trusted = remote(&b, "trusted", &url, json!({"ca_cert": ca})).await;
+    let unchecked = remote(&b, "unchecked", &url, json!({"tls_validation": false})).await;
+    let repo = repository(&b, "copy", None).await;
+
+    let t = sync(&b, &repo, json!({"remote": untrusted})).await;
+    assert_eq!(t["state"], "failed", "{t}");
+    assert!(
+        t["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("certificate"),
+        "{t}"
+    );
+    for r in [trusted, unchecked] {
+        let t = sync(&b, &repo, json!({"remote": r, "mirror": true})).await;
+        assert_eq!(t["state"], "completed", "{t}");
+    }
+    publish_and_distribute(&b, &repo, "copy").await;
+    served_ok(&b, "copy", &files).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_reset_password() {
+    let depot = DepotServer::start(BIN).await;
+    let out = tokio::task::spawn_blocking({
+        let data = depot.data_dir.clone();
+        move || {
+            std::process::Command::new(BIN)
+                .args([
+                    "admin",
+                    "reset-password",
+                    "--username",
+                    "admin",
+                    "--password",
+                    "n3w-passw0rd",
+                    "--data-dir",
+                ])
+                .arg(&data)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let get = |pw: &'static str| {
+        depot
+            .http()
+            .get(depot.api("tasks/"))
+            .basic_auth("admin", Some(pw))
+            .send()
+    };
+    assert_eq!(get("n3w-passw0rd").await.unwrap().status(), 200);
+    assert_eq!(
+        get(depot_testkit::ADMIN_PASSWORD).await.unwrap().status(),
+        401
+    );
+}

@@ -569,3 +569,61 @@ async fn modify_and_delete_versions() {
         "version 1 is protected by the distribution"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autopublish_publishes_every_new_version() {
+    let depot = DepotServer::start(BIN).await;
+    let dir = tempdir();
+    let files = files_in(dir.path(), 3, 10, 100, 6);
+    let upstream = Upstream::start(dir.path()).await;
+    let r = remote(&depot, "r", &upstream.url("PULP_MANIFEST"), json!({})).await;
+    let repo = depot
+        .create(
+            "repositories/file/file/",
+            json!({"name": "auto", "remote": r, "autopublish": true, "manifest": "FILES"}),
+        )
+        .await["pulp_href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = sync(&depot, &repo, json!({})).await;
+    assert_eq!(t["state"], "completed", "{t}");
+    let created: Vec<&str> = t["created_resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    assert_eq!(created.len(), 2, "{t}");
+    assert!(created[0].ends_with("/versions/1/"));
+    assert!(created[1].starts_with("/pulp/api/v3/publications/file/file/"));
+    let publication = depot.get(created[1]).await;
+    assert_eq!(publication["manifest"], "FILES");
+    assert_eq!(publication["repository_version"], created[0]);
+    depot
+        .run_ok(
+            Method::POST,
+            "distributions/file/file/",
+            Some(json!({"name": "auto", "base_path": "auto", "repository": repo})),
+        )
+        .await;
+    let (s, body) = depot.fetch("auto/FILES").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        String::from_utf8(body).unwrap().lines().count(),
+        files.len()
+    );
+    // mirror syncs are refused on autopublished repositories
+    let (s, v) = depot
+        .call(
+            Method::POST,
+            &format!("{repo}sync/"),
+            Some(&json!({"mirror": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        v,
+        json!(["Cannot use mirror mode with autopublished repository."])
+    );
+}

@@ -53,6 +53,18 @@ impl Family {
         })
     }
 
+    /// The family as OpenAPI tags name it: "Remotes", "Repositories"...
+    pub fn title(self) -> &'static str {
+        match self {
+            Family::Remotes => "Remotes",
+            Family::Repositories => "Repositories",
+            Family::Publications => "Publications",
+            Family::Distributions => "Distributions",
+            Family::Content => "Content",
+            Family::ContentGuards => "Contentguards",
+        }
+    }
+
     /// The word Pulp uses in messages: "No FileRemote matches the given query."
     pub fn singular(self) -> &'static str {
         match self {
@@ -86,6 +98,12 @@ pub struct TypeDef {
     pub prn_model: &'static str,
     /// Fields this type adds to the family's common ones (stored in `extra`).
     pub fields: &'static [Field],
+}
+
+impl TypeDef {
+    pub fn family_title(&self) -> &'static str {
+        self.family.title()
+    }
 }
 
 /// A repository type, with how it syncs and what content it holds.

@@ -84,6 +84,17 @@ pub async fn publish_version(
         let artifact = depot.db.artifact_insert(&digests).await?;
         files.push((name.clone(), None, Some(artifact)));
     }
+    store_publication(depot, &version.id, manifest, files).await
+}
+
+/// Record a pass-through publication of a version serving `files` besides the version's own
+/// content (the manifest); returns its (href, prn).
+pub(crate) async fn store_publication(
+    depot: &Depot,
+    version_id: &str,
+    manifest: Option<String>,
+    files: Vec<(String, Option<String>, Option<String>)>,
+) -> Result<(String, String), CoreError> {
     let id = depot_store::new_id();
     depot
         .db
@@ -91,7 +102,7 @@ pub async fn publish_version(
             &NewPublication {
                 id: id.clone(),
                 pulp_type: PULP_TYPE.into(),
-                repository_version_id: version.id.clone(),
+                repository_version_id: version_id.to_string(),
                 pass_through: true,
                 extra: json!({"manifest": manifest, "checkpoint": false}).to_string(),
             },

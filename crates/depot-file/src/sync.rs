@@ -1,6 +1,6 @@
 //! Sync from an upstream `PULP_MANIFEST`.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
 
 use depot_core::core_tasks::new_version_created;
@@ -9,11 +9,10 @@ use depot_core::resources::{obj, repositories::render_version};
 use depot_core::sync::{BATCH, Policy, SyncRun, sync_details};
 use depot_core::tasks::{TaskCtx, TaskError, TaskOutput};
 use depot_store::ExpectedDigests;
-use depot_store::content::NewPublication;
 use depot_store::content::RemoteSource;
 
 use crate::manifest::parse_line;
-use crate::{PULP_TYPE, unit};
+use crate::unit;
 
 pub async fn synchronize(ctx: TaskCtx) -> Result<TaskOutput, TaskError> {
     let depot = ctx.depot.clone();
@@ -152,26 +151,13 @@ pub async fn synchronize(ctx: TaskCtx) -> Result<TaskOutput, TaskError> {
             .await
             .map_err(|e| TaskError::failed(format!("storing the manifest: {e}")))?;
         let artifact = depot.db.artifact_insert(&digests).await?;
-        let id = depot_store::new_id();
-        depot
-            .db
-            .publication_create(
-                &NewPublication {
-                    id: id.clone(),
-                    pulp_type: PULP_TYPE.into(),
-                    repository_version_id: version.id.clone(),
-                    pass_through: true,
-                    extra: json!({"manifest": name, "checkpoint": false}).to_string(),
-                },
-                &[(name.clone(), None, Some(artifact))],
-            )
-            .await?;
-        let (href, prn) = depot_core::core_tasks::created_entry(
+        let (href, prn) = crate::publish::store_publication(
             &depot,
-            depot_core::Family::Publications,
-            PULP_TYPE,
-            &id,
-        );
+            &version.id,
+            Some(name.clone()),
+            vec![(name, None, Some(artifact))],
+        )
+        .await?;
         ctx.created(&href, &prn);
     }
     let version = depot

@@ -47,6 +47,16 @@ where
     Arc::new(move |req| Box::pin(f(req)))
 }
 
+/// Wrap an async closure that also gets a clone of `data` (the type definition it serves).
+pub fn hd<D, F, Fut>(data: D, f: F) -> HandlerFn
+where
+    D: Clone + Send + Sync + 'static,
+    F: Fn(Req, D) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Reply, ApiError>> + Send + 'static,
+{
+    Arc::new(move |req| Box::pin(f(req, data.clone())))
+}
+
 /// A query or header parameter, for the OpenAPI document.
 #[derive(Clone, Debug)]
 pub struct Param {

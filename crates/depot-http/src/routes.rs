@@ -7,13 +7,14 @@ use serde_json::{Value, json};
 use depot_core::plugin::{ContentDef, DistributionDef, PublicationDef, RepositoryDef, TypeDef};
 use depot_core::resources::list::ListSpec;
 use depot_core::resources::{
-    artifacts, content, distributions, publications, remotes, repositories, task_view, uploads,
+    Outcome, artifacts, content, distributions, publications, remotes, repositories, task_view,
+    uploads,
 };
 use depot_core::{Depot, href};
 use depot_store::ExpectedDigests;
 
 use crate::error::ApiError;
-use crate::ops::{FORM_BODY, JSON_BODY, MULTIPART_BODY, Op, Param, Reply, h, ok};
+use crate::ops::{FORM_BODY, JSON_BODY, MULTIPART_BODY, Op, Param, Reply, Req, h, hd, ok};
 use crate::status;
 
 const API: &str = href::API_ROOT;
@@ -202,7 +203,7 @@ fn core_operations() -> Vec<Op> {
                     ));
                 }
                 let v = r.depot().artifact_create(blob, digests, &expected).await?;
-                Ok(Reply::Outcome(depot_core::resources::Outcome::Done(v)))
+                Ok(Reply::Outcome(Outcome::Done(v)))
             }),
         )
         .body("Artifact", MULTIPART_BODY)
@@ -235,7 +236,7 @@ fn core_operations() -> Vec<Op> {
             h(|mut r| async move {
                 let p = r.payload().await?;
                 let v = r.depot().upload_create(&p.fields).await?;
-                Ok(Reply::Outcome(depot_core::resources::Outcome::Done(v)))
+                Ok(Reply::Outcome(Outcome::Done(v)))
             }),
         )
         .body("Upload", JSON_BODY)
@@ -352,25 +353,56 @@ fn core_operations() -> Vec<Op> {
     ]
 }
 
+/// The PATCH (partial) and PUT (full) update operations of a typed resource; `update` is
+/// called with `partial` set accordingly.
+fn update_ops<D, F, Fut>(def: &TypeDef, one: &str, what: &str, data: D, update: F) -> Vec<Op>
+where
+    D: Clone + Send + Sync + 'static,
+    F: Fn(Req, D, bool) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Reply, ApiError>> + Send + 'static,
+{
+    [
+        (Method::PATCH, "partial_update", true),
+        (Method::PUT, "update", false),
+    ]
+    .into_iter()
+    .map(|(method, action, partial)| {
+        let update = update.clone();
+        let body = if partial {
+            format!("Patched{}", def.schema)
+        } else {
+            def.schema.to_string()
+        };
+        Op::new(
+            format!("{}_{action}", def.op_prefix),
+            method,
+            one,
+            hd(data.clone(), move |r, d| update(r, d, partial)),
+        )
+        .href(def.href_param, "")
+        .body(&body, JSON_BODY)
+        .responds(200, Some(&format!("{}Response", def.schema)))
+        .responds(202, Some("AsyncOperationResponse"))
+        .tag(
+            &format!("{}: {}", def.family_title(), def.model),
+            &format!("Update a {what}"),
+        )
+    })
+    .collect()
+}
+
 fn remote_operations(def: TypeDef) -> Vec<Op> {
     let list = format!("{API}remotes/{}/", def.path);
     let one = id_route("remotes", def.path);
     let p = def.op_prefix;
     let tag = format!("Remotes: {}", def.model);
-    let d1 = def.clone();
-    let d2 = def.clone();
-    let d3 = def.clone();
-    let d4 = def.clone();
-    let d5 = def.clone();
-    let d6 = def.clone();
-    vec![
+    let mut ops = vec![
         Op::new(
             format!("{p}_list"),
             Method::GET,
             &list,
-            h(move |r| {
-                let d = d1.clone();
-                async move { Ok(Reply::List(r.depot().remote_list(&d, &r.query).await?)) }
+            hd(def.clone(), |r, d| async move {
+                Ok(Reply::List(r.depot().remote_list(&d, &r.query).await?))
             }),
         )
         .params(list_params(&remotes::list_spec()))
@@ -380,13 +412,10 @@ fn remote_operations(def: TypeDef) -> Vec<Op> {
             format!("{p}_create"),
             Method::POST,
             &list,
-            h(move |mut r| {
-                let d = d2.clone();
-                async move {
-                    let b = r.payload().await?;
-                    let v = r.depot().remote_create(&d, &b.fields, b.source()).await?;
-                    Ok(Reply::Outcome(depot_core::resources::Outcome::Done(v)))
-                }
+            hd(def.clone(), |mut r, d| async move {
+                let b = r.payload().await?;
+                let v = r.depot().remote_create(&d, &b.fields, b.source()).await?;
+                Ok(Reply::Outcome(Outcome::Done(v)))
             }),
         )
         .body(def.schema, JSON_BODY)
@@ -396,12 +425,9 @@ fn remote_operations(def: TypeDef) -> Vec<Op> {
             format!("{p}_read"),
             Method::GET,
             &one,
-            h(move |r| {
-                let d = d3.clone();
-                async move {
-                    let row = r.depot().remote_row(&d, &r.id()?).await?;
-                    ok(remotes::render(r.depot(), &row))
-                }
+            hd(def.clone(), |r, d| async move {
+                let row = r.depot().remote_row(&d, &r.id()?).await?;
+                ok(remotes::render(r.depot(), &row))
             }),
         )
         .href(def.href_param, "")
@@ -409,69 +435,37 @@ fn remote_operations(def: TypeDef) -> Vec<Op> {
         .responds(200, Some(&format!("{}Response", def.schema)))
         .tag(&tag, "Inspect a remote"),
         Op::new(
-            format!("{p}_partial_update"),
-            Method::PATCH,
-            &one,
-            h(move |mut r| {
-                let d = d4.clone();
-                async move {
-                    let id = r.id()?;
-                    let b = r.payload().await?;
-                    let uid = r.user_id();
-                    Ok(Reply::Outcome(
-                        r.depot()
-                            .remote_update(&d, &id, &b.fields, true, b.source(), uid)
-                            .await?,
-                    ))
-                }
-            }),
-        )
-        .href(def.href_param, "")
-        .body(&format!("Patched{}", def.schema), JSON_BODY)
-        .responds(200, Some(&format!("{}Response", def.schema)))
-        .responds(202, Some("AsyncOperationResponse"))
-        .tag(&tag, "Update a remote"),
-        Op::new(
-            format!("{p}_update"),
-            Method::PUT,
-            &one,
-            h(move |mut r| {
-                let d = d5.clone();
-                async move {
-                    let id = r.id()?;
-                    let b = r.payload().await?;
-                    let uid = r.user_id();
-                    Ok(Reply::Outcome(
-                        r.depot()
-                            .remote_update(&d, &id, &b.fields, false, b.source(), uid)
-                            .await?,
-                    ))
-                }
-            }),
-        )
-        .href(def.href_param, "")
-        .body(def.schema, JSON_BODY)
-        .responds(200, Some(&format!("{}Response", def.schema)))
-        .responds(202, Some("AsyncOperationResponse"))
-        .tag(&tag, "Update a remote"),
-        Op::new(
             format!("{p}_delete"),
             Method::DELETE,
             &one,
-            h(move |r| {
-                let d = d6.clone();
-                async move {
-                    let uid = r.user_id();
-                    Ok(Reply::Outcome(
-                        r.depot().remote_delete(&d, &r.id()?, uid).await?,
-                    ))
-                }
+            hd(def.clone(), |r, d| async move {
+                let uid = r.user_id();
+                Ok(Reply::Outcome(
+                    r.depot().remote_delete(&d, &r.id()?, uid).await?,
+                ))
             }),
         )
         .href(def.href_param, "")
         .responds(202, Some("AsyncOperationResponse"))
         .tag(&tag, "Delete a remote"),
-    ]
+    ];
+    ops.extend(update_ops(
+        &def,
+        &one,
+        "remote",
+        def.clone(),
+        |mut r, d, partial| async move {
+            let id = r.id()?;
+            let b = r.payload().await?;
+            let uid = r.user_id();
+            Ok(Reply::Outcome(
+                r.depot()
+                    .remote_update(&d, &id, &b.fields, partial, b.source(), uid)
+                    .await?,
+            ))
+        },
+    ));
+    ops
 }
 
 fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
@@ -480,20 +474,6 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
     let one = id_route("repositories", def.path);
     let p = def.op_prefix;
     let tag = format!("Repositories: {}", def.model);
-    let mk = || rdef.clone();
-    let (r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11) = (
-        mk(),
-        mk(),
-        mk(),
-        mk(),
-        mk(),
-        mk(),
-        mk(),
-        mk(),
-        mk(),
-        mk(),
-        mk(),
-    );
     let vp = rdef.version_op_prefix;
     let vtag = format!("Repositories: {} Versions", def.model);
     let mut ops = vec![
@@ -501,13 +481,10 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
             format!("{p}_list"),
             Method::GET,
             &list,
-            h(move |r| {
-                let d = r1.clone();
-                async move {
-                    Ok(Reply::List(
-                        r.depot().repository_list(&d.def, &r.query).await?,
-                    ))
-                }
+            hd(rdef.clone(), |r, d| async move {
+                Ok(Reply::List(
+                    r.depot().repository_list(&d.def, &r.query).await?,
+                ))
             }),
         )
         .params(list_params(&repositories::list_spec()))
@@ -517,16 +494,13 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
             format!("{p}_create"),
             Method::POST,
             &list,
-            h(move |mut r| {
-                let d = r2.clone();
-                async move {
-                    let b = r.payload().await?;
-                    let v = r
-                        .depot()
-                        .repository_create(&d, &b.fields, b.source())
-                        .await?;
-                    Ok(Reply::Outcome(depot_core::resources::Outcome::Done(v)))
-                }
+            hd(rdef.clone(), |mut r, d| async move {
+                let b = r.payload().await?;
+                let v = r
+                    .depot()
+                    .repository_create(&d, &b.fields, b.source())
+                    .await?;
+                Ok(Reply::Outcome(Outcome::Done(v)))
             }),
         )
         .body(def.schema, JSON_BODY)
@@ -536,12 +510,9 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
             format!("{p}_read"),
             Method::GET,
             &one,
-            h(move |r| {
-                let d = r3.clone();
-                async move {
-                    let row = r.depot().repository_row(&d.def, &r.id()?).await?;
-                    ok(repositories::render(r.depot(), &row))
-                }
+            hd(rdef.clone(), |r, d| async move {
+                let row = r.depot().repository_row(&d.def, &r.id()?).await?;
+                ok(repositories::render(r.depot(), &row))
             }),
         )
         .href(def.href_param, "")
@@ -549,63 +520,14 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
         .responds(200, Some(&format!("{}Response", def.schema)))
         .tag(&tag, "Inspect a repository"),
         Op::new(
-            format!("{p}_partial_update"),
-            Method::PATCH,
-            &one,
-            h(move |mut r| {
-                let d = r4.clone();
-                async move {
-                    let id = r.id()?;
-                    let b = r.payload().await?;
-                    let uid = r.user_id();
-                    Ok(Reply::Outcome(
-                        r.depot()
-                            .repository_update(&d, &id, &b.fields, true, b.source(), uid)
-                            .await?,
-                    ))
-                }
-            }),
-        )
-        .href(def.href_param, "")
-        .body(&format!("Patched{}", def.schema), JSON_BODY)
-        .responds(200, Some(&format!("{}Response", def.schema)))
-        .responds(202, Some("AsyncOperationResponse"))
-        .tag(&tag, "Update a repository"),
-        Op::new(
-            format!("{p}_update"),
-            Method::PUT,
-            &one,
-            h(move |mut r| {
-                let d = r5.clone();
-                async move {
-                    let id = r.id()?;
-                    let b = r.payload().await?;
-                    let uid = r.user_id();
-                    Ok(Reply::Outcome(
-                        r.depot()
-                            .repository_update(&d, &id, &b.fields, false, b.source(), uid)
-                            .await?,
-                    ))
-                }
-            }),
-        )
-        .href(def.href_param, "")
-        .body(def.schema, JSON_BODY)
-        .responds(200, Some(&format!("{}Response", def.schema)))
-        .responds(202, Some("AsyncOperationResponse"))
-        .tag(&tag, "Update a repository"),
-        Op::new(
             format!("{p}_delete"),
             Method::DELETE,
             &one,
-            h(move |r| {
-                let d = r6.clone();
-                async move {
-                    let uid = r.user_id();
-                    Ok(Reply::Outcome(
-                        r.depot().repository_delete(&d, &r.id()?, uid).await?,
-                    ))
-                }
+            hd(rdef.clone(), |r, d| async move {
+                let uid = r.user_id();
+                Ok(Reply::Outcome(
+                    r.depot().repository_delete(&d, &r.id()?, uid).await?,
+                ))
             }),
         )
         .href(def.href_param, "")
@@ -615,18 +537,15 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
             format!("{p}_modify"),
             Method::POST,
             format!("{one}modify/"),
-            h(move |mut r| {
-                let d = r7.clone();
-                async move {
-                    let id = r.id()?;
-                    let b = r.payload().await?;
-                    let uid = r.user_id();
-                    Ok(Reply::Outcome(
-                        r.depot()
-                            .repository_modify(&d, &id, &b.fields, b.source(), uid)
-                            .await?,
-                    ))
-                }
+            hd(rdef.clone(), |mut r, d| async move {
+                let id = r.id()?;
+                let b = r.payload().await?;
+                let uid = r.user_id();
+                Ok(Reply::Outcome(
+                    r.depot()
+                        .repository_modify(&d, &id, &b.fields, b.source(), uid)
+                        .await?,
+                ))
             }),
         )
         .href(def.href_param, "modify/")
@@ -637,13 +556,10 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
             format!("{vp}_list"),
             Method::GET,
             format!("{one}versions/"),
-            h(move |r| {
-                let d = r8.clone();
-                async move {
-                    Ok(Reply::List(
-                        r.depot().version_list(&d, &r.id()?, &r.query).await?,
-                    ))
-                }
+            hd(rdef.clone(), |r, d| async move {
+                Ok(Reply::List(
+                    r.depot().version_list(&d, &r.id()?, &r.query).await?,
+                ))
             }),
         )
         .href(def.href_param, "versions/")
@@ -654,12 +570,9 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
             format!("{vp}_read"),
             Method::GET,
             format!("{one}versions/{{number}}/"),
-            h(move |r| {
-                let d = r9.clone();
-                async move {
-                    let v = r.depot().version_row(&d, &r.id()?, r.number()?).await?;
-                    ok(repositories::render_version(r.depot(), &v))
-                }
+            hd(rdef.clone(), |r, d| async move {
+                let v = r.depot().version_row(&d, &r.id()?, r.number()?).await?;
+                ok(repositories::render_version(r.depot(), &v))
             }),
         )
         .href(rdef.version_href_param, "")
@@ -670,40 +583,50 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
             format!("{vp}_delete"),
             Method::DELETE,
             format!("{one}versions/{{number}}/"),
-            h(move |r| {
-                let d = r10.clone();
-                async move {
-                    let uid = r.user_id();
-                    Ok(Reply::Outcome(
-                        r.depot()
-                            .version_delete(&d, &r.id()?, r.number()?, uid)
-                            .await?,
-                    ))
-                }
+            hd(rdef.clone(), |r, d| async move {
+                let uid = r.user_id();
+                Ok(Reply::Outcome(
+                    r.depot()
+                        .version_delete(&d, &r.id()?, r.number()?, uid)
+                        .await?,
+                ))
             }),
         )
         .href(rdef.version_href_param, "")
         .responds(202, Some("AsyncOperationResponse"))
         .tag(&vtag, "Delete a repository version"),
     ];
+    ops.extend(update_ops(
+        &def,
+        &one,
+        "repository",
+        rdef.clone(),
+        |mut r, d, partial| async move {
+            let id = r.id()?;
+            let b = r.payload().await?;
+            let uid = r.user_id();
+            Ok(Reply::Outcome(
+                r.depot()
+                    .repository_update(&d, &id, &b.fields, partial, b.source(), uid)
+                    .await?,
+            ))
+        },
+    ));
     if let Some(sync) = &rdef.sync {
         ops.push(
             Op::new(
                 format!("{p}_sync"),
                 Method::POST,
                 format!("{one}sync/"),
-                h(move |mut r| {
-                    let d = r11.clone();
-                    async move {
-                        let id = r.id()?;
-                        let b = r.payload().await?;
-                        let uid = r.user_id();
-                        Ok(Reply::Outcome(
-                            r.depot()
-                                .repository_sync(&d, &id, &b.fields, b.source(), uid)
-                                .await?,
-                        ))
-                    }
+                hd(rdef.clone(), |mut r, d| async move {
+                    let id = r.id()?;
+                    let b = r.payload().await?;
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot()
+                            .repository_sync(&d, &id, &b.fields, b.source(), uid)
+                            .await?,
+                    ))
                 }),
             )
             .href(def.href_param, "sync/")
@@ -721,19 +644,15 @@ fn publication_operations(pdef: PublicationDef) -> Vec<Op> {
     let one = id_route("publications", def.path);
     let p = def.op_prefix;
     let tag = format!("Publications: {}", def.model);
-    let (p1, p2, p3, p4) = (pdef.clone(), pdef.clone(), pdef.clone(), pdef.clone());
     vec![
         Op::new(
             format!("{p}_list"),
             Method::GET,
             &list,
-            h(move |r| {
-                let d = p1.clone();
-                async move {
-                    Ok(Reply::List(
-                        r.depot().publication_list(&d.def, &r.query).await?,
-                    ))
-                }
+            hd(pdef.clone(), |r, d| async move {
+                Ok(Reply::List(
+                    r.depot().publication_list(&d.def, &r.query).await?,
+                ))
             }),
         )
         .params(list_params(&publications::list_spec()))
@@ -743,17 +662,14 @@ fn publication_operations(pdef: PublicationDef) -> Vec<Op> {
             format!("{p}_create"),
             Method::POST,
             &list,
-            h(move |mut r| {
-                let d = p2.clone();
-                async move {
-                    let b = r.payload().await?;
-                    let uid = r.user_id();
-                    Ok(Reply::Outcome(
-                        r.depot()
-                            .publication_create(&d, &b.fields, b.source(), uid)
-                            .await?,
-                    ))
-                }
+            hd(pdef.clone(), |mut r, d| async move {
+                let b = r.payload().await?;
+                let uid = r.user_id();
+                Ok(Reply::Outcome(
+                    r.depot()
+                        .publication_create(&d, &b.fields, b.source(), uid)
+                        .await?,
+                ))
             }),
         )
         .body(def.schema, JSON_BODY)
@@ -763,12 +679,9 @@ fn publication_operations(pdef: PublicationDef) -> Vec<Op> {
             format!("{p}_read"),
             Method::GET,
             &one,
-            h(move |r| {
-                let d = p3.clone();
-                async move {
-                    let row = r.depot().publication_row(&d.def, &r.id()?).await?;
-                    ok(publications::render(r.depot(), &row).await?)
-                }
+            hd(pdef.clone(), |r, d| async move {
+                let row = r.depot().publication_row(&d.def, &r.id()?).await?;
+                ok(publications::render(r.depot(), &row).await?)
             }),
         )
         .href(def.href_param, "")
@@ -779,12 +692,9 @@ fn publication_operations(pdef: PublicationDef) -> Vec<Op> {
             format!("{p}_delete"),
             Method::DELETE,
             &one,
-            h(move |r| {
-                let d = p4.clone();
-                async move {
-                    r.depot().publication_delete(&d.def, &r.id()?).await?;
-                    Ok(Reply::Empty(StatusCode::NO_CONTENT))
-                }
+            hd(pdef.clone(), |r, d| async move {
+                r.depot().publication_delete(&d.def, &r.id()?).await?;
+                Ok(Reply::Empty(StatusCode::NO_CONTENT))
             }),
         )
         .href(def.href_param, "")
@@ -799,20 +709,15 @@ fn distribution_operations(ddef: DistributionDef) -> Vec<Op> {
     let one = id_route("distributions", def.path);
     let p = def.op_prefix;
     let tag = format!("Distributions: {}", def.model);
-    let mk = || ddef.clone();
-    let (d1, d2, d3, d4, d5, d6) = (mk(), mk(), mk(), mk(), mk(), mk());
-    vec![
+    let mut ops = vec![
         Op::new(
             format!("{p}_list"),
             Method::GET,
             &list,
-            h(move |r| {
-                let d = d1.clone();
-                async move {
-                    Ok(Reply::List(
-                        r.depot().distribution_list(&d.def, &r.query).await?,
-                    ))
-                }
+            hd(ddef.clone(), |r, d| async move {
+                Ok(Reply::List(
+                    r.depot().distribution_list(&d.def, &r.query).await?,
+                ))
             }),
         )
         .params(list_params(&distributions::list_spec()))
@@ -822,17 +727,14 @@ fn distribution_operations(ddef: DistributionDef) -> Vec<Op> {
             format!("{p}_create"),
             Method::POST,
             &list,
-            h(move |mut r| {
-                let d = d2.clone();
-                async move {
-                    let b = r.payload().await?;
-                    let uid = r.user_id();
-                    Ok(Reply::Outcome(
-                        r.depot()
-                            .distribution_create(&d, &b.fields, b.source(), uid)
-                            .await?,
-                    ))
-                }
+            hd(ddef.clone(), |mut r, d| async move {
+                let b = r.payload().await?;
+                let uid = r.user_id();
+                Ok(Reply::Outcome(
+                    r.depot()
+                        .distribution_create(&d, &b.fields, b.source(), uid)
+                        .await?,
+                ))
             }),
         )
         .body(def.schema, JSON_BODY)
@@ -842,12 +744,9 @@ fn distribution_operations(ddef: DistributionDef) -> Vec<Op> {
             format!("{p}_read"),
             Method::GET,
             &one,
-            h(move |r| {
-                let d = d3.clone();
-                async move {
-                    let row = r.depot().distribution_row(&d.def, &r.id()?).await?;
-                    ok(distributions::render(r.depot(), &row))
-                }
+            hd(ddef.clone(), |r, d| async move {
+                let row = r.depot().distribution_row(&d.def, &r.id()?).await?;
+                ok(distributions::render(r.depot(), &row))
             }),
         )
         .href(def.href_param, "")
@@ -855,69 +754,37 @@ fn distribution_operations(ddef: DistributionDef) -> Vec<Op> {
         .responds(200, Some(&format!("{}Response", def.schema)))
         .tag(&tag, "Inspect a distribution"),
         Op::new(
-            format!("{p}_partial_update"),
-            Method::PATCH,
-            &one,
-            h(move |mut r| {
-                let d = d4.clone();
-                async move {
-                    let id = r.id()?;
-                    let b = r.payload().await?;
-                    let uid = r.user_id();
-                    Ok(Reply::Outcome(
-                        r.depot()
-                            .distribution_update(&d, &id, &b.fields, true, b.source(), uid)
-                            .await?,
-                    ))
-                }
-            }),
-        )
-        .href(def.href_param, "")
-        .body(&format!("Patched{}", def.schema), JSON_BODY)
-        .responds(200, Some(&format!("{}Response", def.schema)))
-        .responds(202, Some("AsyncOperationResponse"))
-        .tag(&tag, "Update a distribution"),
-        Op::new(
-            format!("{p}_update"),
-            Method::PUT,
-            &one,
-            h(move |mut r| {
-                let d = d5.clone();
-                async move {
-                    let id = r.id()?;
-                    let b = r.payload().await?;
-                    let uid = r.user_id();
-                    Ok(Reply::Outcome(
-                        r.depot()
-                            .distribution_update(&d, &id, &b.fields, false, b.source(), uid)
-                            .await?,
-                    ))
-                }
-            }),
-        )
-        .href(def.href_param, "")
-        .body(def.schema, JSON_BODY)
-        .responds(200, Some(&format!("{}Response", def.schema)))
-        .responds(202, Some("AsyncOperationResponse"))
-        .tag(&tag, "Update a distribution"),
-        Op::new(
             format!("{p}_delete"),
             Method::DELETE,
             &one,
-            h(move |r| {
-                let d = d6.clone();
-                async move {
-                    let uid = r.user_id();
-                    Ok(Reply::Outcome(
-                        r.depot().distribution_delete(&d, &r.id()?, uid).await?,
-                    ))
-                }
+            hd(ddef.clone(), |r, d| async move {
+                let uid = r.user_id();
+                Ok(Reply::Outcome(
+                    r.depot().distribution_delete(&d, &r.id()?, uid).await?,
+                ))
             }),
         )
         .href(def.href_param, "")
         .responds(202, Some("AsyncOperationResponse"))
         .tag(&tag, "Delete a distribution"),
-    ]
+    ];
+    ops.extend(update_ops(
+        &def,
+        &one,
+        "distribution",
+        ddef.clone(),
+        |mut r, d, partial| async move {
+            let id = r.id()?;
+            let b = r.payload().await?;
+            let uid = r.user_id();
+            Ok(Reply::Outcome(
+                r.depot()
+                    .distribution_update(&d, &id, &b.fields, partial, b.source(), uid)
+                    .await?,
+            ))
+        },
+    ));
+    ops
 }
 
 fn content_operations(cdef: ContentDef) -> Vec<Op> {
@@ -926,15 +793,13 @@ fn content_operations(cdef: ContentDef) -> Vec<Op> {
     let one = id_route("content", def.path);
     let p = def.op_prefix;
     let tag = format!("Content: {}", def.model);
-    let (c1, c2, c3, c4) = (cdef.clone(), cdef.clone(), cdef.clone(), cdef.clone());
     let mut ops = vec![
         Op::new(
             format!("{p}_list"),
             Method::GET,
             &list,
-            h(move |r| {
-                let d = c1.clone();
-                async move { Ok(Reply::List(r.depot().content_list(&d, &r.query).await?)) }
+            hd(cdef.clone(), |r, d| async move {
+                Ok(Reply::List(r.depot().content_list(&d, &r.query).await?))
             }),
         )
         .params(list_params(&content::list_spec(&cdef)))
@@ -944,12 +809,9 @@ fn content_operations(cdef: ContentDef) -> Vec<Op> {
             format!("{p}_read"),
             Method::GET,
             &one,
-            h(move |r| {
-                let d = c2.clone();
-                async move {
-                    let row = r.depot().content_row(&d, &r.id()?).await?;
-                    ok(content::render(r.depot(), &row).await?)
-                }
+            hd(cdef.clone(), |r, d| async move {
+                let row = r.depot().content_row(&d, &r.id()?).await?;
+                ok(content::render(r.depot(), &row).await?)
             }),
         )
         .href(def.href_param, "")
@@ -963,19 +825,15 @@ fn content_operations(cdef: ContentDef) -> Vec<Op> {
                 format!("{p}_create"),
                 Method::POST,
                 &list,
-                h(move |mut r| {
-                    let d = c3.clone();
-                    async move {
-                        let b = r.payload().await?;
-                        let source = b.source();
-                        let file = b.file;
-                        let uid = r.user_id();
-                        Ok(Reply::Outcome(
-                            r.depot()
-                                .content_create(&d, &b.fields, file, source, uid)
-                                .await?,
-                        ))
-                    }
+                hd(cdef.clone(), |mut r, d| async move {
+                    let b = r.payload().await?;
+                    let source = b.source();
+                    let uid = r.user_id();
+                    Ok(Reply::Outcome(
+                        r.depot()
+                            .content_create(&d, &b.fields, b.file, source, uid)
+                            .await?,
+                    ))
                 }),
             )
             .body(def.schema, FORM_BODY)
@@ -987,18 +845,14 @@ fn content_operations(cdef: ContentDef) -> Vec<Op> {
                 format!("{p}_upload"),
                 Method::POST,
                 format!("{list}upload/"),
-                h(move |mut r| {
-                    let d = c4.clone();
-                    async move {
-                        let b = r.payload().await?;
-                        let source = b.source();
-                        let file = b.file;
-                        let v = r
-                            .depot()
-                            .content_upload(&d, &b.fields, file, source)
-                            .await?;
-                        Ok(Reply::Outcome(depot_core::resources::Outcome::Done(v)))
-                    }
+                hd(cdef.clone(), |mut r, d| async move {
+                    let b = r.payload().await?;
+                    let source = b.source();
+                    let v = r
+                        .depot()
+                        .content_upload(&d, &b.fields, b.file, source)
+                        .await?;
+                    Ok(Reply::Outcome(Outcome::Done(v)))
                 }),
             )
             .body(&format!("{}Upload", def.schema), FORM_BODY)

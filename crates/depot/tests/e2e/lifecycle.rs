@@ -358,87 +358,12 @@ async fn tls_probes_fail_fast_and_tls_works_when_configured() {
     );
 
     // with a certificate: HTTPS, and plain HTTP still answers on the same port
-    let openssl = tools::require("openssl", "OPENSSL");
     let dir = tempdir();
-    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    // a CA, and a server certificate for 127.0.0.1 signed by it
-    std::fs::write(
-        dir.path().join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    for args in [
-        vec![
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=depot test CA",
-            "-keyout",
-            &p("ca.key"),
-            "-out",
-            &p("ca.pem"),
-        ],
-        vec![
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            &p("key.pem"),
-            "-out",
-            &p("req.csr"),
-        ],
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            &p("req.csr"),
-            "-CA",
-            &p("ca.pem"),
-            "-CAkey",
-            &p("ca.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &p("ext.cnf"),
-            "-out",
-            &p("cert.pem"),
-        ],
-    ] {
-        let out = std::process::Command::new(&openssl)
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let (cert, key, ca) = test_certificates(dir.path());
     let data = dir.path().join("data");
-    let tls = DepotServer::start_in(
-        BIN,
-        &data,
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let tls = DepotServer::start_in(BIN, &data, &["--tls-cert", &cert, "--tls-key", &key]).await;
     assert!(tls.url.starts_with("https://"), "{}", tls.url);
-    let ca =
-        reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("ca.pem")).unwrap()).unwrap();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
     let client = reqwest::Client::builder()
         .add_root_certificate(ca)
         .no_proxy()
@@ -470,74 +395,12 @@ async fn tls_probes_fail_fast_and_tls_works_when_configured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_upstream_needs_its_ca_or_no_validation() {
     // depot A serves files over TLS with a private CA; depot B syncs from it
-    let openssl = tools::require("openssl", "OPENSSL");
     let dir = tempdir();
-    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
-    std::fs::write(
-        dir.path().join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    for args in [
-        vec![
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=upstream CA",
-            "-keyout",
-            &p("ca.key"),
-            "-out",
-            &p("ca.pem"),
-        ],
-        vec![
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            &p("key.pem"),
-            "-out",
-            &p("req.csr"),
-        ],
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            &p("req.csr"),
-            "-CA",
-            &p("ca.pem"),
-            "-CAkey",
-            &p("ca.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &p("ext.cnf"),
-            "-out",
-            &p("cert.pem"),
-        ],
-    ] {
-        let out = std::process::Command::new(&openssl)
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let (cert, key, ca_path) = test_certificates(dir.path());
     let a = DepotServer::start_in(
         BIN,
         &dir.path().join("a"),
-        &["--tls-cert", &p("cert.pem"), "--tls-key", &p("key.pem")],
+        &["--tls-cert", &cert, "--tls-key", &key],
     )
     .await;
     let files_dir = tempdir();
@@ -550,7 +413,7 @@ async fn tls_upstream_needs_its_ca_or_no_validation() {
 
     let b = DepotServer::start(BIN).await;
     let url = format!("{}/pulp/content/exported/PULP_MANIFEST", a.url);
-    let ca = std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+    let ca = std::fs::read_to_string(&ca_path).unwrap();
     let untrusted = remote(&b, "untrusted", &url, json!({"max_retries": 0})).await;
     let trusted = remote(&b, "trusted", &url, json!({"ca_cert": ca})).await;
     let unchecked = remote(&b, "unchecked", &url, json!({"tls_validation": false})).await;
@@ -613,4 +476,73 @@ async fn admin_reset_password() {
         get(depot_testkit::ADMIN_PASSWORD).await.unwrap().status(),
         401
     );
+}
+
+/// A private CA and a server certificate for 127.0.0.1 signed by it, made with openssl:
+/// (certificate path, key path, CA certificate path).
+fn test_certificates(dir: &std::path::Path) -> (String, String, String) {
+    let openssl = tools::require("openssl", "OPENSSL");
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    for args in [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=depot test CA",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+        ],
+        vec![
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &p("key.pem"),
+            "-out",
+            &p("req.csr"),
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &p("req.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &p("ext.cnf"),
+            "-out",
+            &p("cert.pem"),
+        ],
+    ] {
+        let out = std::process::Command::new(&openssl)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (p("cert.pem"), p("key.pem"), p("ca.pem"))
 }

@@ -135,3 +135,54 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_beats_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("depot.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/depot\"\nworkers = 7\n",
+        )
+        .unwrap();
+        let common = CommonArgs {
+            config: Some(file.clone()),
+            data_dir: None,
+        };
+        let serve = ServeArgs {
+            common: common.clone(),
+            listen: Some("127.0.0.1:1234".into()),
+            ..Default::default()
+        };
+        let c = Config::load(&common, Some(&serve)).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:1234");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/depot"));
+        assert_eq!(c.workers, 7);
+        // the content origin defaults to the address actually bound
+        assert_eq!(
+            c.core(Some("127.0.0.1:5555")).content_origin,
+            "http://127.0.0.1:5555"
+        );
+
+        let c = Config::load(&CommonArgs::default(), None).unwrap();
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("depot.toml");
+        std::fs::write(&file, "listne = \"x\"\n").unwrap();
+        let common = CommonArgs {
+            config: Some(file),
+            data_dir: None,
+        };
+        let err = Config::load(&common, None).unwrap_err();
+        assert!(err.contains("listne"), "{err}");
+    }
+}

@@ -395,38 +395,50 @@ impl Db {
     }
 
     /// Record downloaded blobs as artifacts and link each to its content artifact, in one
-    /// transaction.
+    /// transaction of a few multi-row statements (downloads arrive by the thousand).
     pub async fn record_downloads(&self, done: &[(String, crate::Digests)]) -> Result<()> {
         if done.is_empty() {
             return Ok(());
         }
         let t = now();
         let mut tx = self.write.begin().await?;
-        for (ca, d) in done {
-            let aid: String = sqlx::query_scalar(
+        let mut ids: HashMap<String, String> = HashMap::new();
+        for chunk in done.chunks(CHUNK / 2) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO artifacts (id, sha256, size, sha224, sha384, sha512, pulp_created, \
-                 pulp_last_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (sha256) DO UPDATE SET \
-                   sha224 = coalesce(artifacts.sha224, excluded.sha224), \
-                   sha384 = coalesce(artifacts.sha384, excluded.sha384), \
-                   sha512 = coalesce(artifacts.sha512, excluded.sha512) \
-                 RETURNING id",
-            )
-            .bind(new_id())
-            .bind(&d.sha256)
-            .bind(d.size as i64)
-            .bind(&d.sha224)
-            .bind(&d.sha384)
-            .bind(&d.sha512)
-            .bind(&t)
-            .bind(&t)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE content_artifacts SET artifact_id = ? WHERE id = ?")
-                .bind(&aid)
-                .bind(ca)
-                .execute(&mut *tx)
-                .await?;
+                 pulp_last_updated) ",
+            );
+            qb.push_values(chunk, |mut b, (_, d)| {
+                b.push_bind(new_id())
+                    .push_bind(&d.sha256)
+                    .push_bind(d.size as i64)
+                    .push_bind(&d.sha224)
+                    .push_bind(&d.sha384)
+                    .push_bind(&d.sha512)
+                    .push_bind(&t)
+                    .push_bind(&t);
+            });
+            qb.push(
+                " ON CONFLICT (sha256) DO UPDATE SET \
+                 sha224 = coalesce(artifacts.sha224, excluded.sha224), \
+                 sha384 = coalesce(artifacts.sha384, excluded.sha384), \
+                 sha512 = coalesce(artifacts.sha512, excluded.sha512) \
+                 RETURNING sha256, id",
+            );
+            let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            ids.extend(rows);
+        }
+        for chunk in done.chunks(CHUNK / 2) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("WITH v(ca, aid) AS (");
+            qb.push_values(chunk, |mut b, (ca, d)| {
+                b.push_bind(ca).push_bind(ids.get(&d.sha256).cloned());
+            });
+            qb.push(
+                ") UPDATE content_artifacts SET artifact_id = \
+                 (SELECT aid FROM v WHERE v.ca = content_artifacts.id) \
+                 WHERE id IN (SELECT ca FROM v)",
+            );
+            qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

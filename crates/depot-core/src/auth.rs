@@ -5,7 +5,7 @@
 //! hash, which is re-read on every request: a password change or a deactivation therefore
 //! takes effect on the next request, in this process and in any other sharing the database.
 //!
-//! Authorization goes through [`Depot::authorize`], the one place a permission is decided.
+//! Authorization is `rbac`'s.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Depot;
 use crate::error::{CoreError, Result};
+use depot_store::records::UserRow;
 
 /// An authenticated user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,14 +56,23 @@ pub fn generate_password() -> String {
         .collect()
 }
 
-/// Remembers successful verifications for a while.
+/// Remembers users and successful verifications for a while.
 #[derive(Debug)]
 pub struct CredentialCache {
     /// per-process random key, so the cache never holds a plain digest of a password
     key: [u8; 32],
     entries: Mutex<HashMap<[u8; 32], Instant>>,
+    /// user rows by name, valid for one auth epoch (any user/group/role write ends it)
+    users: Mutex<UserCache>,
     ttl: Duration,
 }
+
+/// (auth epoch, username -> (when read, row))
+type UserCache = (u64, HashMap<String, (Instant, Option<UserRow>)>);
+
+/// How long a cached user row is trusted when nothing in this process changed users: other
+/// processes sharing the database are noticed within this time.
+const USER_TTL: Duration = Duration::from_secs(5);
 
 impl Default for CredentialCache {
     fn default() -> Self {
@@ -71,6 +81,7 @@ impl Default for CredentialCache {
         CredentialCache {
             key,
             entries: Mutex::new(HashMap::new()),
+            users: Mutex::new((0, HashMap::new())),
             ttl: Duration::from_secs(300),
         }
     }
@@ -102,22 +113,11 @@ impl CredentialCache {
     }
 }
 
-/// What a request may be asked to prove.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    View,
-    Create,
-    Change,
-    Delete,
-    /// Sync, modify, publish, cancel tasks, orphan cleanup...
-    Operate,
-}
-
 impl Depot {
     /// Check a username and password. `Ok(None)` for unknown users, wrong passwords and
     /// inactive users alike (the caller answers 401 without saying which).
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<Option<User>> {
-        let Some(row) = self.db.user_by_name(username).await? else {
+        let Some(row) = self.user_row_cached(username).await? else {
             return Ok(None);
         };
         if !row.is_active {
@@ -144,16 +144,31 @@ impl Depot {
         }))
     }
 
-    /// The one place a permission is decided. Superusers may do everything; other users may
-    /// only look until roles exist.
-    pub fn authorize(&self, user: &User, action: Action) -> Result<()> {
-        if user.is_superuser || action == Action::View {
-            Ok(())
-        } else {
-            Err(CoreError::Forbidden(
-                "You do not have permission to perform this action.".into(),
-            ))
+    /// A user row, from memory while users are unchanged.
+    async fn user_row_cached(&self, username: &str) -> Result<Option<UserRow>> {
+        let epoch = self.db.auth_epoch();
+        {
+            let mut users = self.credentials.users.lock().unwrap();
+            if users.0 != epoch {
+                users.0 = epoch;
+                users.1.clear();
+            } else if let Some((at, row)) = users.1.get(username)
+                && at.elapsed() < USER_TTL
+            {
+                return Ok(row.clone());
+            }
         }
+        let row = self.db.user_by_name(username).await?;
+        let mut users = self.credentials.users.lock().unwrap();
+        if users.0 == epoch {
+            if users.1.len() > 10_000 {
+                users.1.clear();
+            }
+            users
+                .1
+                .insert(username.to_string(), (Instant::now(), row.clone()));
+        }
+        Ok(row)
     }
 
     /// Create the first superuser if there is no user yet. Returns the generated password

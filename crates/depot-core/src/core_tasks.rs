@@ -37,6 +37,7 @@ pub fn plugin() -> Plugin {
         publications: vec![],
         distributions: vec![],
         content: vec![],
+        content_guards: crate::resources::content_guards::types(),
         tasks: vec![
             TaskDef {
                 name: GENERAL_CREATE,
@@ -252,11 +253,42 @@ async fn general_update(ctx: TaskCtx) -> Result<TaskOutput, TaskError> {
 async fn general_delete(ctx: TaskCtx) -> Result<TaskOutput, TaskError> {
     let depot = &ctx.depot;
     let id = ctx.require("id")?;
-    match ctx.require("family")? {
-        "remotes" => depot.db.remote_delete(id).await?,
-        "repositories" => depot.db.repository_delete(id).await?,
-        "distributions" => depot.db.distribution_delete(id).await?,
+    let model = match ctx.require("family")? {
+        "remotes" => {
+            let t = depot.db.remote_get(id).await?.map(|r| r.pulp_type);
+            depot.db.remote_delete(id).await?;
+            t.and_then(|t| {
+                depot
+                    .plugins
+                    .type_def(Family::Remotes, &t)
+                    .map(|d| d.prn_model)
+            })
+        }
+        "repositories" => {
+            let t = depot.db.repository_get(id).await?.map(|r| r.pulp_type);
+            depot.db.repository_delete(id).await?;
+            t.and_then(|t| {
+                depot
+                    .plugins
+                    .type_def(Family::Repositories, &t)
+                    .map(|d| d.prn_model)
+            })
+        }
+        "distributions" => {
+            let t = depot.db.distribution_get(id).await?.map(|r| r.pulp_type);
+            depot.db.distribution_delete(id).await?;
+            t.and_then(|t| {
+                depot
+                    .plugins
+                    .type_def(Family::Distributions, &t)
+                    .map(|d| d.prn_model)
+            })
+        }
         other => return Err(TaskError::failed(format!("cannot delete {other}"))),
+    };
+    // roles on a deleted object go with it
+    if let Some(model) = model {
+        depot.db.unassign_object(model, id).await?;
     }
     Ok(TaskOutput::default())
 }

@@ -13,6 +13,7 @@ pub mod fields;
 pub mod href;
 pub mod ondemand;
 pub mod plugin;
+pub mod rbac;
 pub mod resources;
 pub mod serving;
 pub mod sync;
@@ -47,6 +48,7 @@ pub struct Depot {
     pub config: Config,
     pub runner: tasks::Runner,
     pub credentials: auth::CredentialCache,
+    pub permissions: rbac::PermissionCache,
     pub downloaders: download::DownloaderCache,
     pub fetches: ondemand::Fetches,
     pub serving: serving::ServingCache,
@@ -77,6 +79,7 @@ impl Depot {
             runner: tasks::Runner::new(config.workers),
             config,
             credentials: auth::CredentialCache::default(),
+            permissions: rbac::PermissionCache::default(),
             downloaders: download::DownloaderCache::default(),
             fetches: ondemand::Fetches::default(),
             serving: serving::ServingCache::default(),

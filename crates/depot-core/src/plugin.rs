@@ -232,6 +232,8 @@ pub struct Plugin {
     pub publications: Vec<PublicationDef>,
     pub distributions: Vec<DistributionDef>,
     pub content: Vec<ContentDef>,
+    /// Content guard types (core's: rbac, header, composite).
+    pub content_guards: Vec<TypeDef>,
     pub tasks: Vec<TaskDef>,
 }
 
@@ -279,7 +281,9 @@ impl Plugins {
             Family::Publications => Box::new(self.publications().map(|p| &p.def)),
             Family::Distributions => Box::new(self.distributions().map(|d| &d.def)),
             Family::Content => Box::new(self.content().map(|c| &c.def)),
-            Family::ContentGuards => Box::new(std::iter::empty()),
+            Family::ContentGuards => {
+                Box::new(self.list.iter().flat_map(|p| p.content_guards.iter()))
+            }
         }
     }
 

@@ -57,6 +57,7 @@ struct CacheState {
     by_base_path: HashMap<String, Arc<DistributionRow>>,
     sources: HashMap<String, Source>,
     files: HashMap<(String, String), ServedFile>,
+    guards: HashMap<String, depot_store::records::ContentGuardRow>,
 }
 
 /// How long cached serving data may be trusted without checking the database again.
@@ -183,24 +184,150 @@ impl Depot {
         Ok(None)
     }
 
-    /// The content guard decision for a request by `user` (None: anonymous). This is the one
-    /// place guards are evaluated; until guard types exist, a guarded distribution admits
-    /// superusers only.
+    /// The content guard decision for a request by `user` (None: anonymous); `header` reads
+    /// a request header. This is the one place guards are evaluated.
     pub async fn content_access(
         &self,
         d: &DistributionRow,
         user: Option<&crate::auth::User>,
+        header: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<Access> {
-        if d.content_guard_id.is_none() {
-            return Ok(Access::Allow);
+        match &d.content_guard_id {
+            None => Ok(Access::Allow),
+            Some(g) => self.guard_decision(g, user, header, 0).await,
         }
-        Ok(match user {
-            Some(u) if u.is_superuser => Access::Allow,
-            Some(_) => {
-                Access::Forbidden("You do not have permission to perform this action.".into())
-            }
-            None => Access::Unauthenticated,
+    }
+
+    fn guard_decision<'a>(
+        &'a self,
+        guard_id: &'a str,
+        user: Option<&'a crate::auth::User>,
+        header: &'a (dyn Fn(&str) -> Option<String> + Sync),
+        depth: usize,
+    ) -> futures::future::BoxFuture<'a, Result<Access>> {
+        use crate::resources::content_guards::{COMPOSITE, DOWNLOAD, HEADER, RBAC, parse_jq_path};
+        use base64::Engine;
+        Box::pin(async move {
+            let denied = |why: &str| Access::Forbidden(why.to_string());
+            let Some(g) = self.guard_cached(guard_id).await? else {
+                // a guard that vanished admits nobody rather than everybody
+                return Ok(denied("Access denied."));
+            };
+            let extra = crate::resources::obj(&g.extra);
+            Ok(match g.pulp_type.as_str() {
+                RBAC => match user {
+                    None => Access::Unauthenticated,
+                    Some(u) => {
+                        if self
+                            .has_perm(u, DOWNLOAD, Some(("core.rbaccontentguard", &g.id)))
+                            .await?
+                        {
+                            Access::Allow
+                        } else {
+                            denied("You do not have permission to perform this action.")
+                        }
+                    }
+                },
+                HEADER => {
+                    let name = extra
+                        .get("header_name")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default();
+                    let want = extra
+                        .get("header_value")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default();
+                    let decoded = header(name).and_then(|v| {
+                        base64::engine::general_purpose::STANDARD
+                            .decode(v.trim())
+                            .ok()
+                    });
+                    let got = match (decoded, extra.get("jq_filter").and_then(|v| v.as_str())) {
+                        (None, _) => None,
+                        (Some(bytes), Some(filter)) => {
+                            serde_json::from_slice::<serde_json::Value>(&bytes)
+                                .ok()
+                                .and_then(|doc| {
+                                    let mut cur = &doc;
+                                    for key in parse_jq_path(filter)? {
+                                        cur = cur.get(&key)?;
+                                    }
+                                    cur.as_str().map(str::to_string)
+                                })
+                        }
+                        (Some(bytes), None) => String::from_utf8(bytes).ok(),
+                    };
+                    if got.as_deref() == Some(want) {
+                        Access::Allow
+                    } else {
+                        denied("Access denied.")
+                    }
+                }
+                COMPOSITE => {
+                    let guards: Vec<String> = extra
+                        .get("guards")
+                        .and_then(|v| v.as_array())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|h| h.as_str())
+                                .map(|h| {
+                                    h.trim_end_matches('/')
+                                        .rsplit('/')
+                                        .next()
+                                        .unwrap_or_default()
+                                        .to_string()
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if guards.is_empty() {
+                        return Ok(Access::Allow);
+                    }
+                    if depth > 4 {
+                        return Ok(denied("Content guards nest too deeply."));
+                    }
+                    let mut ask_credentials = false;
+                    let mut reasons = Vec::new();
+                    for child in &guards {
+                        match self.guard_decision(child, user, header, depth + 1).await? {
+                            Access::Allow => return Ok(Access::Allow),
+                            Access::Unauthenticated => ask_credentials = true,
+                            Access::Forbidden(r) => reasons.push(r),
+                        }
+                    }
+                    if ask_credentials {
+                        Access::Unauthenticated
+                    } else {
+                        Access::Forbidden(format!("Access forbidden. Refusals: {reasons:?}"))
+                    }
+                }
+                _ => denied("Access denied."),
+            })
         })
+    }
+
+    /// A guard row, remembered for the current serving epoch.
+    async fn guard_cached(
+        &self,
+        id: &str,
+    ) -> Result<Option<depot_store::records::ContentGuardRow>> {
+        let epoch = self.db.epoch();
+        {
+            let st = self.serving.state.lock().unwrap();
+            if st.fresh(epoch)
+                && let Some(g) = st.guards.get(id)
+            {
+                return Ok(Some(g.clone()));
+            }
+        }
+        let g = self.db.content_guard_get(id).await?;
+        if let Some(row) = &g {
+            let mut st = self.serving.state.lock().unwrap();
+            if st.epoch == epoch {
+                st.guards.insert(id.to_string(), row.clone());
+            }
+        }
+        Ok(g)
     }
 
     /// Which publication or repository version a distribution serves now.

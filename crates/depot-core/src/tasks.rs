@@ -441,7 +441,17 @@ async fn run_task(ctx: TaskCtx) {
     if let Err(e) = depot.db.clear_staging(&ctx.id).await {
         tracing::error!(error = %e, "clearing staged content failed");
     }
-    let created = serde_json::to_string(&*ctx.created.lock().unwrap()).expect("list serializes");
+    let created_list: Vec<Value> = ctx.created.lock().unwrap().clone();
+    if let Some(uid) = ctx.created_by {
+        for c in &created_list {
+            if let Some(href) = c["href"].as_str()
+                && let Err(e) = depot.grant_owner(uid, href).await
+            {
+                tracing::error!(error = %e, "granting the creator's owner role failed");
+            }
+        }
+    }
+    let created = serde_json::to_string(&created_list).expect("list serializes");
     let shutting_down = depot.runner.shutdown.is_cancelled();
     let (state, error, result) = match outcome {
         Ok(out) => ("completed", None, out.result.map(|v| v.to_string())),

@@ -229,6 +229,7 @@ pub fn plugin() -> Plugin {
                 },
             }),
         }],
+        content_guards: vec![],
         tasks: vec![
             TaskDef {
                 name: SYNC_TASK,

@@ -118,7 +118,13 @@ async fn serve(depot: &std::sync::Arc<Depot>, req: Request) -> depot_core::Resul
     };
 
     let user = authenticate(depot, &headers).await.ok().flatten();
-    match depot.content_access(&dist, user.as_ref()).await? {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    match depot.content_access(&dist, user.as_ref(), &header).await? {
         Access::Allow => {}
         Access::Unauthenticated => {
             let mut r = text(

@@ -7,6 +7,7 @@ pub mod error;
 pub mod openapi;
 pub mod ops;
 pub mod payload;
+pub mod rbac_routes;
 pub mod routes;
 pub mod server;
 pub mod status;

@@ -10,7 +10,9 @@ use serde_json::{Map, Value, json};
 use depot_core::Depot;
 use depot_core::fields::{Field, Kind};
 use depot_core::plugin::TypeDef;
-use depot_core::resources::{content, distributions, publications, remotes, repositories};
+use depot_core::resources::{
+    content, content_guards, distributions, publications, remotes, repositories, users,
+};
 
 use crate::ops::Op;
 use crate::status::app_versions;
@@ -171,6 +173,134 @@ fn components(depot: &Depot) -> Map<String, Value> {
             );
         }
     }
+    for g in depot.plugins.type_defs(depot_core::Family::ContentGuards) {
+        s.typed(g, &content_guards::fields(g));
+    }
+    let guard_common: Vec<&Field> = content_guards::COMMON.iter().collect();
+    s.add(
+        "ContentGuardResponse",
+        object_schema(guard_common, false, false),
+    );
+    s.add(
+        "PaginatedContentGuardResponseList",
+        paginated("ContentGuardResponse"),
+    );
+    let user_fields: Vec<&Field> = users::USER_FIELDS.iter().collect();
+    s.add("User", object_schema(user_fields.clone(), true, false));
+    s.add("PatchedUser", object_schema(user_fields, true, true));
+    s.add(
+        "UserResponse",
+        loose(json!({
+            "pulp_href": {"type": "string", "format": "uri", "readOnly": true},
+            "prn": {"type": "string", "readOnly": true},
+            "id": {"type": "integer", "readOnly": true},
+            "username": {"type": "string"},
+            "first_name": {"type": "string"},
+            "last_name": {"type": "string"},
+            "email": {"type": "string"},
+            "is_staff": {"type": "boolean"},
+            "is_active": {"type": "boolean"},
+            "date_joined": {"type": "string", "format": "date-time", "readOnly": true},
+            "groups": {"type": "array", "items": {"type": "object"}, "readOnly": true},
+            "hidden_fields": {"type": "array", "items": {"type": "object"}, "readOnly": true},
+        })),
+    );
+    s.add("PaginatedUserResponseList", paginated("UserResponse"));
+    let group_fields: Vec<&Field> = users::GROUP_FIELDS.iter().collect();
+    s.add("Group", object_schema(group_fields.clone(), true, false));
+    s.add("PatchedGroup", object_schema(group_fields, true, true));
+    s.add(
+        "GroupResponse",
+        loose(json!({
+            "name": {"type": "string"},
+            "pulp_href": {"type": "string", "format": "uri", "readOnly": true},
+            "prn": {"type": "string", "readOnly": true},
+            "id": {"type": "integer", "readOnly": true},
+        })),
+    );
+    s.add("PaginatedGroupResponseList", paginated("GroupResponse"));
+    s.add(
+        "GroupUser",
+        json!({"type": "object", "required": ["username"], "properties": {"username": {"type": "string"}}}),
+    );
+    s.add(
+        "GroupUserResponse",
+        loose(json!({
+            "username": {"type": "string"},
+            "pulp_href": {"type": "string", "format": "uri", "readOnly": true},
+            "prn": {"type": "string", "readOnly": true},
+        })),
+    );
+    s.add(
+        "PaginatedGroupUserResponseList",
+        paginated("GroupUserResponse"),
+    );
+    let role_fields: Vec<&Field> = users::ROLE_FIELDS.iter().collect();
+    s.add("Role", object_schema(role_fields.clone(), true, false));
+    s.add("PatchedRole", object_schema(role_fields, true, true));
+    s.add(
+        "RoleResponse",
+        loose(json!({
+            "pulp_href": {"type": "string", "format": "uri", "readOnly": true},
+            "prn": {"type": "string", "readOnly": true},
+            "pulp_created": {"type": "string", "format": "date-time", "readOnly": true},
+            "pulp_last_updated": {"type": "string", "format": "date-time", "readOnly": true},
+            "name": {"type": "string"},
+            "description": {"type": "string", "nullable": true},
+            "permissions": {"type": "array", "items": {"type": "string"}},
+            "locked": {"type": "boolean", "readOnly": true},
+        })),
+    );
+    s.add("PaginatedRoleResponseList", paginated("RoleResponse"));
+    let assignment = json!({
+        "type": "object",
+        "required": ["role"],
+        "properties": {
+            "role": {"type": "string"},
+            "content_object": {"type": "string", "nullable": true},
+            "content_object_prn": {"type": "string", "nullable": true},
+        },
+    });
+    let assignment_r = loose(json!({
+        "pulp_href": {"type": "string", "format": "uri", "readOnly": true},
+        "prn": {"type": "string", "readOnly": true},
+        "pulp_created": {"type": "string", "format": "date-time", "readOnly": true},
+        "pulp_last_updated": {"type": "string", "format": "date-time", "readOnly": true},
+        "role": {"type": "string"},
+        "content_object": {"type": "string", "nullable": true},
+        "content_object_prn": {"type": "string", "nullable": true},
+        "description": {"type": "string", "nullable": true, "readOnly": true},
+        "permissions": {"type": "array", "items": {"type": "string"}, "readOnly": true},
+        "domain": {"type": "string", "nullable": true},
+    }));
+    for name in ["UserRole", "GroupRole"] {
+        s.add(name, assignment.clone());
+        s.add(&format!("{name}Response"), assignment_r.clone());
+        s.add(
+            &format!("Paginated{name}ResponseList"),
+            paginated(&format!("{name}Response")),
+        );
+    }
+    s.add(
+        "NestedRole",
+        object_schema(users::NESTED_ROLE_FIELDS.iter(), true, false),
+    );
+    s.add(
+        "NestedRoleResponse",
+        loose(json!({
+            "users": {"type": "array", "items": {"type": "string"}},
+            "groups": {"type": "array", "items": {"type": "string"}},
+            "role": {"type": "string"},
+        })),
+    );
+    s.add(
+        "ObjectRolesResponse",
+        loose(json!({"roles": {"type": "array", "items": {"type": "object"}}})),
+    );
+    s.add(
+        "MyPermissionsResponse",
+        loose(json!({"permissions": {"type": "array", "items": {"type": "string"}}})),
+    );
     s.add(
         "RepositoryAddRemoveContent",
         object_schema(repositories::MODIFY_FIELDS.iter(), true, false),

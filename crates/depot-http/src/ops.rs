@@ -19,7 +19,8 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use depot_core::Depot;
-use depot_core::auth::{Action, User};
+use depot_core::auth::User;
+use depot_core::rbac::Perm;
 use depot_core::resources::{Listed, Outcome};
 
 use crate::AppState;
@@ -110,6 +111,8 @@ pub struct Op {
     /// (status, response schema name or None)
     pub responses: Vec<(u16, Option<String>)>,
     pub secured: bool,
+    /// What the caller must be allowed (checked before the handler runs).
+    pub perm: Perm,
     pub tag: String,
     pub summary: String,
     pub handler: HandlerFn,
@@ -133,6 +136,8 @@ impl Op {
             body: None,
             responses: Vec::new(),
             secured: true,
+            // nothing is open unless an operation says so
+            perm: Perm::Admin,
             tag: String::new(),
             summary: String::new(),
             handler,
@@ -169,6 +174,11 @@ impl Op {
     }
     pub fn anonymous(mut self) -> Op {
         self.secured = false;
+        self.perm = Perm::Anonymous;
+        self
+    }
+    pub fn perm(mut self, perm: Perm) -> Op {
+        self.perm = perm;
         self
     }
     pub fn tag(mut self, tag: &str, summary: &str) -> Op {
@@ -194,6 +204,16 @@ impl Req {
     }
     pub fn user_id(&self) -> Option<i64> {
         self.user.as_ref().map(|u| u.id)
+    }
+    /// The authenticated user (operations that reach a handler without one are anonymous).
+    pub fn user(&self) -> Result<&User, ApiError> {
+        self.user.as_ref().ok_or_else(|| {
+            ApiError::unauthenticated("Authentication credentials were not provided.")
+        })
+    }
+    /// Tasks and similar objects a non-superuser may only see when they created them.
+    pub fn own_only(&self) -> Option<i64> {
+        self.user.as_ref().filter(|u| !u.is_superuser).map(|u| u.id)
     }
     /// The object id from the path; malformed ids are Pulp's bare 404.
     pub fn id(&self) -> Result<String, ApiError> {
@@ -259,16 +279,6 @@ pub async fn authenticate(depot: &Depot, headers: &HeaderMap) -> Result<Option<U
     }
 }
 
-fn action_for(method: &Method) -> Action {
-    match *method {
-        Method::GET | Method::HEAD => Action::View,
-        Method::POST => Action::Create,
-        Method::PUT | Method::PATCH => Action::Change,
-        Method::DELETE => Action::Delete,
-        _ => Action::Operate,
-    }
-}
-
 /// The common path of every API request.
 pub async fn dispatch(
     op: Arc<Op>,
@@ -308,23 +318,27 @@ pub async fn dispatch(
         } else {
             authenticate(&state.depot, &headers).await.ok().flatten()
         };
-        if op.secured {
-            let Some(u) = &user else {
-                return Err(ApiError::unauthenticated(
-                    "Authentication credentials were not provided.",
-                ));
-            };
-            state.depot.authorize(u, action_for(&method))?;
-        }
+        state
+            .depot
+            .check(user.as_ref(), &op.perm, path.get("id").map(String::as_str))
+            .await?;
         let req = Req {
             state: state.clone(),
-            user,
+            user: user.clone(),
             path,
             query: query.clone(),
             headers: headers.clone(),
             request: Some(request),
         };
-        (op.handler)(req).await
+        let reply = (op.handler)(req).await?;
+        // whoever creates an object (other than a superuser) owns it
+        if let (Reply::Outcome(Outcome::Done(v)), Some(u)) = (&reply, &user)
+            && !u.is_superuser
+            && let Some(href) = v.get("pulp_href").and_then(Value::as_str)
+        {
+            state.depot.grant_owner(u.id, href).await?;
+        }
+        Ok::<_, ApiError>(reply)
     }
     .await;
     let mut response = match result {

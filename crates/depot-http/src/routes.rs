@@ -16,6 +16,7 @@ use depot_store::ExpectedDigests;
 use crate::error::ApiError;
 use crate::ops::{FORM_BODY, JSON_BODY, MULTIPART_BODY, Op, Param, Reply, Req, h, hd, ok};
 use crate::status;
+use depot_core::rbac::{Perm, Visible, permission};
 
 const API: &str = href::API_ROOT;
 
@@ -73,22 +74,77 @@ fn id_route(family: &str, path: &str) -> String {
 /// All operations.
 pub fn operations(depot: &Depot) -> Vec<Op> {
     let mut ops = core_operations();
+    ops.extend(crate::rbac_routes::operations());
     for def in depot.plugins.remotes() {
-        ops.extend(remote_operations(def.clone()));
+        let mut typed = remote_operations(def.clone());
+        typed.extend(crate::rbac_routes::object_role_operations(def));
+        typed_perms(&mut typed, def, None);
+        ops.extend(typed);
     }
     for rdef in depot.plugins.repositories() {
-        ops.extend(repository_operations(rdef.clone()));
+        let mut typed = repository_operations(rdef.clone());
+        typed.extend(crate::rbac_routes::object_role_operations(&rdef.def));
+        typed_perms(&mut typed, &rdef.def, Some(rdef.version_op_prefix));
+        ops.extend(typed);
     }
     for pdef in depot.plugins.publications() {
-        ops.extend(publication_operations(pdef.clone()));
+        let mut typed = publication_operations(pdef.clone());
+        typed.extend(crate::rbac_routes::object_role_operations(&pdef.def));
+        typed_perms(&mut typed, &pdef.def, None);
+        ops.extend(typed);
     }
     for ddef in depot.plugins.distributions() {
-        ops.extend(distribution_operations(ddef.clone()));
+        let mut typed = distribution_operations(ddef.clone());
+        typed.extend(crate::rbac_routes::object_role_operations(&ddef.def));
+        typed_perms(&mut typed, &ddef.def, None);
+        ops.extend(typed);
+    }
+    for gdef in depot.plugins.type_defs(depot_core::Family::ContentGuards) {
+        let mut typed = crate::rbac_routes::content_guard_operations(gdef.clone());
+        typed.extend(crate::rbac_routes::object_role_operations(gdef));
+        typed_perms(&mut typed, gdef, None);
+        ops.extend(typed);
     }
     for cdef in depot.plugins.content() {
-        ops.extend(content_operations(cdef.clone()));
+        let mut typed = content_operations(cdef.clone());
+        for op in &mut typed {
+            op.perm = Perm::Authenticated;
+        }
+        ops.extend(typed);
     }
     ops
+}
+
+/// The permission each operation of a typed resource needs, from its action: list for any
+/// user (scoped to what they may see), create with the model's `add_` permission, everything
+/// else with a permission on the object itself.
+fn typed_perms(ops: &mut [Op], def: &TypeDef, version_prefix: Option<&str>) {
+    let object = |action: &str| Perm::Object {
+        perm: permission(def.prn_model, action),
+        model: def.prn_model.to_string(),
+    };
+    for op in ops.iter_mut() {
+        let (versions, action) = match version_prefix.and_then(|v| op.id.strip_prefix(v)) {
+            Some(a) => (true, a.trim_start_matches('_')),
+            None => match op.id.strip_prefix(def.op_prefix) {
+                Some(a) => (false, a.trim_start_matches('_')),
+                None => continue,
+            },
+        };
+        op.perm = match (versions, action) {
+            (true, "delete") => Perm::Object {
+                perm: format!("{}_version", permission(def.prn_model, "delete")),
+                model: def.prn_model.to_string(),
+            },
+            (true, _) => object("view"),
+            (_, "list") => Perm::Authenticated,
+            (_, "create") => Perm::Model(permission(def.prn_model, "add")),
+            (_, "read" | "my_permissions") => object("view"),
+            (_, "update" | "partial_update") => object("change"),
+            (_, "add_role" | "remove_role" | "list_roles") => object("manage_roles"),
+            (_, other) => object(other),
+        };
+    }
 }
 
 fn core_operations() -> Vec<Op> {
@@ -116,8 +172,13 @@ fn core_operations() -> Vec<Op> {
             "tasks_list",
             Method::GET,
             format!("{API}tasks/"),
-            h(|r| async move { Ok(Reply::List(r.depot().task_list(&r.query).await?)) }),
+            h(|r| async move {
+                Ok(Reply::List(
+                    r.depot().task_list(&r.query, r.own_only()).await?,
+                ))
+            }),
         )
+        .perm(Perm::Authenticated)
         .params(list_params(&task_view::list_spec()))
         .params(vec![Param::query("minimal", json!({"type": "boolean"}))])
         .responds(200, Some("PaginatedTaskResponseList"))
@@ -127,10 +188,11 @@ fn core_operations() -> Vec<Op> {
             Method::GET,
             format!("{API}tasks/{{id}}/"),
             h(|r| async move {
-                let t = r.depot().task_read(&r.id()?).await?;
+                let t = own_task(r.depot(), &r.id()?, r.own_only()).await?;
                 ok(task_view::render(&t))
             }),
         )
+        .perm(Perm::Authenticated)
         .href("task_href", "")
         .params(field_params())
         .responds(200, Some("TaskResponse"))
@@ -140,7 +202,7 @@ fn core_operations() -> Vec<Op> {
             Method::PATCH,
             format!("{API}tasks/{{id}}/"),
             h(|mut r| async move {
-                let id = r.id()?;
+                let id = own_task(r.depot(), &r.id()?, r.own_only()).await?.id;
                 let body = r.payload().await?;
                 let (task, final_already) =
                     r.depot().task_cancel(&id, body.fields.get("state")).await?;
@@ -153,6 +215,7 @@ fn core_operations() -> Vec<Op> {
             }),
         )
         .href("task_href", "")
+        .perm(Perm::Authenticated)
         .body("PatchedTaskCancel", JSON_BODY)
         .responds(200, Some("TaskResponse"))
         .responds(409, Some("TaskResponse"))
@@ -227,6 +290,7 @@ fn core_operations() -> Vec<Op> {
             h(|r| async move { Ok(Reply::List(r.depot().upload_list(&r.query).await?)) }),
         )
         .params(list_params(&uploads::list_spec()))
+        .perm(Perm::Authenticated)
         .responds(200, Some("PaginatedUploadResponseList"))
         .tag("Uploads", "List uploads"),
         Op::new(
@@ -240,6 +304,7 @@ fn core_operations() -> Vec<Op> {
             }),
         )
         .body("Upload", JSON_BODY)
+        .perm(Perm::Authenticated)
         .responds(201, Some("UploadResponse"))
         .tag("Uploads", "Create an upload"),
         Op::new(
@@ -249,6 +314,7 @@ fn core_operations() -> Vec<Op> {
             h(|r| async move { ok(r.depot().upload_read(&r.id()?).await?) }),
         )
         .href("upload_href", "")
+        .perm(Perm::Authenticated)
         .params(field_params())
         .responds(200, Some("UploadDetailResponse"))
         .tag("Uploads", "Inspect an upload"),
@@ -284,6 +350,7 @@ fn core_operations() -> Vec<Op> {
             explode: None,
         }])
         .body("UploadChunk", MULTIPART_BODY)
+        .perm(Perm::Authenticated)
         .responds(200, Some("UploadResponse"))
         .tag("Uploads", "Upload a file chunk"),
         Op::new(
@@ -296,6 +363,7 @@ fn core_operations() -> Vec<Op> {
             }),
         )
         .href("upload_href", "")
+        .perm(Perm::Authenticated)
         .responds(204, None)
         .tag("Uploads", "Delete an upload"),
         Op::new(
@@ -313,6 +381,7 @@ fn core_operations() -> Vec<Op> {
         )
         .href("upload_href", "commit/")
         .body("UploadCommit", JSON_BODY)
+        .perm(Perm::Authenticated)
         .responds(202, Some("AsyncOperationResponse"))
         .tag("Uploads", "Finish an Upload"),
         // orphans
@@ -339,8 +408,14 @@ fn core_operations() -> Vec<Op> {
             "content_list",
             Method::GET,
             format!("{API}content/"),
-            h(|r| async move { Ok(Reply::List(r.depot().content_list_all(&r.query).await?)) }),
+            h(|r| async move {
+                let repos = visible_repositories(r.depot(), r.user.as_ref()).await?;
+                Ok(Reply::List(
+                    r.depot().content_list_all(&r.query, &repos).await?,
+                ))
+            }),
         )
+        .perm(Perm::Authenticated)
         .params(vec![
             Param::query("limit", json!({"type": "integer"})),
             Param::query("offset", json!({"type": "integer"})),
@@ -402,7 +477,15 @@ fn remote_operations(def: TypeDef) -> Vec<Op> {
             Method::GET,
             &list,
             hd(def.clone(), |r, d| async move {
-                Ok(Reply::List(r.depot().remote_list(&d, &r.query).await?))
+                Ok(Reply::List(
+                    r.depot()
+                        .remote_list(
+                            &d,
+                            &r.query,
+                            &r.depot().visible(r.user.as_ref(), d.prn_model).await?,
+                        )
+                        .await?,
+                ))
             }),
         )
         .params(list_params(&remotes::list_spec()))
@@ -483,7 +566,13 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
             &list,
             hd(rdef.clone(), |r, d| async move {
                 Ok(Reply::List(
-                    r.depot().repository_list(&d.def, &r.query).await?,
+                    r.depot()
+                        .repository_list(
+                            &d.def,
+                            &r.query,
+                            &r.depot().visible(r.user.as_ref(), d.def.prn_model).await?,
+                        )
+                        .await?,
                 ))
             }),
         )
@@ -651,7 +740,13 @@ fn publication_operations(pdef: PublicationDef) -> Vec<Op> {
             &list,
             hd(pdef.clone(), |r, d| async move {
                 Ok(Reply::List(
-                    r.depot().publication_list(&d.def, &r.query).await?,
+                    r.depot()
+                        .publication_list(
+                            &d.def,
+                            &r.query,
+                            &r.depot().visible(r.user.as_ref(), d.def.prn_model).await?,
+                        )
+                        .await?,
                 ))
             }),
         )
@@ -716,7 +811,13 @@ fn distribution_operations(ddef: DistributionDef) -> Vec<Op> {
             &list,
             hd(ddef.clone(), |r, d| async move {
                 Ok(Reply::List(
-                    r.depot().distribution_list(&d.def, &r.query).await?,
+                    r.depot()
+                        .distribution_list(
+                            &d.def,
+                            &r.query,
+                            &r.depot().visible(r.user.as_ref(), d.def.prn_model).await?,
+                        )
+                        .await?,
                 ))
             }),
         )
@@ -799,7 +900,10 @@ fn content_operations(cdef: ContentDef) -> Vec<Op> {
             Method::GET,
             &list,
             hd(cdef.clone(), |r, d| async move {
-                Ok(Reply::List(r.depot().content_list(&d, &r.query).await?))
+                let repos = visible_repositories(r.depot(), r.user.as_ref()).await?;
+                Ok(Reply::List(
+                    r.depot().content_list(&d, &r.query, &repos).await?,
+                ))
             }),
         )
         .params(list_params(&content::list_spec(&cdef)))
@@ -827,6 +931,11 @@ fn content_operations(cdef: ContentDef) -> Vec<Op> {
                 &list,
                 hd(cdef.clone(), |mut r, d| async move {
                     let b = r.payload().await?;
+                    if let Some(repo) = b.fields.get("repository").and_then(Value::as_str) {
+                        r.depot()
+                            .check_href(r.user.as_ref(), repo, "modify")
+                            .await?;
+                    }
                     let source = b.source();
                     let uid = r.user_id();
                     Ok(Reply::Outcome(
@@ -861,4 +970,41 @@ fn content_operations(cdef: ContentDef) -> Vec<Op> {
         );
     }
     ops
+}
+
+/// A task the caller may see: any for superusers, their own for others (404 otherwise).
+async fn own_task(
+    depot: &Depot,
+    id: &str,
+    own_only: Option<i64>,
+) -> Result<depot_store::tasks::TaskRow, ApiError> {
+    let t = depot.task_read(id).await?;
+    match own_only {
+        Some(uid) if t.created_by != Some(uid) => Err(ApiError::detail(
+            StatusCode::NOT_FOUND,
+            "No Task matches the given query.",
+        )),
+        _ => Ok(t),
+    }
+}
+
+/// Repositories (of every type) whose content the caller may list.
+async fn visible_repositories(
+    depot: &Depot,
+    user: Option<&depot_core::auth::User>,
+) -> Result<Visible, ApiError> {
+    let Some(user) = user else {
+        return Ok(Visible::Only(Vec::new()));
+    };
+    if user.is_superuser {
+        return Ok(Visible::All);
+    }
+    let mut ids = Vec::new();
+    for rdef in depot.plugins.repositories() {
+        match depot.visible(Some(user), rdef.def.prn_model).await? {
+            Visible::All => return Ok(Visible::All),
+            Visible::Only(more) => ids.extend(more),
+        }
+    }
+    Ok(Visible::Only(ids))
 }

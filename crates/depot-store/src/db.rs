@@ -22,6 +22,9 @@ pub struct Db {
     /// Bumped by every write that changes what the content app serves (versions,
     /// publications, distributions, guards), so its caches know when to reload.
     epoch: Arc<AtomicU64>,
+    /// Bumped by every write to users, groups, memberships, roles and role assignments, so
+    /// cached credentials and permissions are dropped at once.
+    auth_epoch: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -56,7 +59,18 @@ impl Db {
             read,
             write,
             epoch: Arc::new(AtomicU64::new(1)),
+            auth_epoch: Arc::new(AtomicU64::new(1)),
         })
+    }
+
+    /// The current authentication/authorization epoch (see `touch_auth`).
+    pub fn auth_epoch(&self) -> u64 {
+        self.auth_epoch.load(Ordering::Acquire)
+    }
+
+    /// Record that users, groups or roles changed.
+    pub fn touch_auth(&self) {
+        self.auth_epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The current serving epoch (see `touch`).

@@ -439,11 +439,12 @@ impl Db {
         Ok(q.fetch_optional(&self.read).await?)
     }
 
-    /// Base paths that start with `prefix` (for listing a path above distributions).
+    /// Base paths that start with `prefix` (for listing a path above distributions). Hidden
+    /// and guarded distributions are left out: a listing must not reveal them.
     pub async fn distribution_base_paths_under(&self, prefix: &str) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT base_path FROM distributions WHERE hidden = 0 \
-             AND substr(base_path, 1, ?) = ? ORDER BY base_path",
+             AND content_guard_id IS NULL AND substr(base_path, 1, ?) = ? ORDER BY base_path",
         )
         .bind(prefix.chars().count() as i64)
         .bind(prefix)
@@ -696,6 +697,7 @@ impl Db {
         .fetch_one(&self.write)
         .await
         .map_err(unique)?;
+        self.touch_auth();
         Ok(id)
     }
 
@@ -708,6 +710,7 @@ impl Db {
         .bind(username)
         .execute(&self.write)
         .await?;
+        self.touch_auth();
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

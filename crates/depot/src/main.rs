@@ -54,6 +54,21 @@ enum AdminCommand {
         #[arg(long, env = "DEPOT_ADMIN_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+    /// Create a user (a superuser with --superuser), optionally adding it to groups.
+    ///
+    /// Example: `depot admin create-user --username ci --password 's3cret-pass' --group stackhpc-dev`
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        /// [default: a generated one, printed]
+        #[arg(long, env = "DEPOT_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        #[arg(long)]
+        superuser: bool,
+        /// Groups to add the user to (created when missing).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
     /// Delete content in no repository version and artifacts nothing uses.
     ///
     /// Example: `depot admin orphan-cleanup --protection-time 0`
@@ -151,6 +166,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .unwrap_or_else(|_| config.listen.clone());
     let depot = open(&config, Some(&addr)).await?;
     depot.recover().await.map_err(|e| e.to_string())?;
+    depot.seed_roles().await.map_err(|e| e.to_string())?;
     if let Some(pw) = depot
         .ensure_admin(config.admin_password.as_deref())
         .await
@@ -234,6 +250,44 @@ async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<Exit
                 println!("New password for '{username}': {pw}");
             } else {
                 println!("Password for '{username}' changed.");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::CreateUser {
+            username,
+            password,
+            superuser,
+            groups,
+        } => {
+            let (pw, generated) = match password.filter(|p| !p.is_empty()) {
+                Some(p) => (p, false),
+                None => (depot_core::auth::generate_password(), true),
+            };
+            let id = depot
+                .create_user(&username, &pw, superuser)
+                .await
+                .map_err(|e| format!("cannot create user '{username}': {e}"))?;
+            for g in &groups {
+                let gid = match depot
+                    .db
+                    .groups_by_names(std::slice::from_ref(g))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .first()
+                {
+                    Some(row) => row.id,
+                    None => depot.db.group_create(g).await.map_err(|e| e.to_string())?,
+                };
+                depot
+                    .db
+                    .group_add_user(gid, id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            if generated {
+                println!("Created user '{username}' with password: {pw}");
+            } else {
+                println!("Created user '{username}'.");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -39,6 +39,19 @@ pub static CREATE_FIELDS: &[Field] = &[
     Field::new("overwrite", Kind::Bool).write_only(),
 ];
 
+/// Units present in any version of the given repositories (for users who may not see all).
+fn in_repositories(repositories: &crate::rbac::Visible) -> Option<Filter> {
+    match repositories {
+        crate::rbac::Visible::All => None,
+        crate::rbac::Visible::Only(ids) => Some(Filter::Sql(
+            "EXISTS (SELECT 1 FROM repository_content rc WHERE rc.content_id = c.id \
+             AND rc.repository_id IN (SELECT value FROM json_each(?)))"
+                .into(),
+            vec![serde_json::to_string(ids).unwrap_or_default().into()],
+        )),
+    }
+}
+
 /// The id at the end of a content href (any content type).
 pub fn content_id_from_href(depot: &Depot, h: &str) -> Option<String> {
     let p = href::parse(&depot.plugins, strip_origin(h))?;
@@ -183,12 +196,15 @@ impl Depot {
         }
     }
 
+    /// Content of a type; `repositories` limits it to units in repositories the user may see.
     pub async fn content_list(
         &self,
         cdef: &ContentDef,
         params: &[(String, String)],
+        repositories: &crate::rbac::Visible,
     ) -> Result<Listed> {
         let mut q = list_spec(cdef).build(self, params)?;
+        q.filters.extend(in_repositories(repositories));
         q.filters
             .push(Filter::Eq("c.pulp_type".into(), cdef.def.pulp_type.into()));
         let page = q
@@ -207,7 +223,11 @@ impl Depot {
     }
 
     /// Every unit of any type (`/content/`), rendered with the common fields.
-    pub async fn content_list_all(&self, params: &[(String, String)]) -> Result<Listed> {
+    pub async fn content_list_all(
+        &self,
+        params: &[(String, String)],
+        repositories: &crate::rbac::Visible,
+    ) -> Result<Listed> {
         let spec = ListSpec::new("c.id", "c.pulp_created")
             .filter(FilterDef::new("pulp_type", "c.pulp_type", Op::Exact))
             .filter(FilterDef::new("pulp_type__in", "c.pulp_type", Op::In))
@@ -220,7 +240,8 @@ impl Depot {
                 ("pulp_created", "c.pulp_created"),
                 ("pulp_type", "c.pulp_type"),
             ]);
-        let q = spec.build(self, params)?;
+        let mut q = spec.build(self, params)?;
+        q.filters.extend(in_repositories(repositories));
         let page = q
             .run::<ContentRow>(&self.db.read, CONTENT_SELECT, CONTENT_FROM)
             .await?;

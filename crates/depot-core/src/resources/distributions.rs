@@ -194,8 +194,10 @@ impl Depot {
         &self,
         def: &TypeDef,
         params: &[(String, String)],
+        visible: &crate::rbac::Visible,
     ) -> Result<Listed> {
         let mut q = list_spec().build(self, params)?;
+        super::restrict(&mut q, "d.id", visible);
         q.filters
             .push(Filter::Eq("d.pulp_type".into(), def.pulp_type.into()));
         let page = q

@@ -6,6 +6,7 @@
 
 pub mod artifacts;
 pub mod content;
+pub mod content_guards;
 pub mod distributions;
 pub mod list;
 pub mod publications;
@@ -13,6 +14,7 @@ pub mod remotes;
 pub mod repositories;
 pub mod task_view;
 pub mod uploads;
+pub mod users;
 
 use serde_json::{Map, Value};
 
@@ -40,6 +42,16 @@ pub enum Outcome {
     Unchanged(Value),
     /// A task was queued: 202 `{"task": href}`.
     Task(String),
+}
+
+/// Limit a list to the objects a user may see.
+pub fn restrict(q: &mut depot_store::ListQuery, id_expr: &str, visible: &crate::rbac::Visible) {
+    if let crate::rbac::Visible::Only(ids) = visible {
+        q.filters.push(depot_store::Filter::In(
+            id_expr.to_string(),
+            ids.iter().map(|i| i.clone().into()).collect(),
+        ));
+    }
 }
 
 /// Parse a JSON object stored as text; an empty object when it is not one.

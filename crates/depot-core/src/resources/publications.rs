@@ -167,8 +167,10 @@ impl Depot {
         &self,
         def: &TypeDef,
         params: &[(String, String)],
+        visible: &crate::rbac::Visible,
     ) -> Result<Listed> {
         let mut q = list_spec().build(self, params)?;
+        super::restrict(&mut q, "p.id", visible);
         q.filters
             .push(Filter::Eq("p.pulp_type".into(), def.pulp_type.into()));
         q.filters.push(Filter::Eq("p.complete".into(), 1i64.into()));

@@ -272,8 +272,14 @@ impl Depot {
         }
     }
 
-    pub async fn remote_list(&self, def: &TypeDef, params: &[(String, String)]) -> Result<Listed> {
+    pub async fn remote_list(
+        &self,
+        def: &TypeDef,
+        params: &[(String, String)],
+        visible: &crate::rbac::Visible,
+    ) -> Result<Listed> {
         let mut q = list_spec().build(self, params)?;
+        super::restrict(&mut q, "id", visible);
         q.filters.push(depot_store::Filter::Eq(
             "pulp_type".into(),
             def.pulp_type.into(),

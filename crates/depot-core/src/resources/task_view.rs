@@ -175,11 +175,19 @@ fn created(_: &Depot, _: &str, v: &str) -> Result<Filter> {
 }
 
 impl Depot {
-    pub async fn task_list(&self, params: &[(String, String)]) -> Result<Listed> {
+    /// Tasks; `created_by` limits them to one user's (what non-superusers see).
+    pub async fn task_list(
+        &self,
+        params: &[(String, String)],
+        created_by: Option<i64>,
+    ) -> Result<Listed> {
         let minimal = params
             .iter()
             .any(|(k, v)| k == "minimal" && (v == "true" || v == "1"));
-        let q = list_spec().build(self, params)?;
+        let mut q = list_spec().build(self, params)?;
+        if let Some(u) = created_by {
+            q.filters.push(Filter::Eq("created_by".into(), u.into()));
+        }
         let page = q
             .run::<TaskRow>(&self.db.read, TASK_COLUMNS, "tasks")
             .await?;

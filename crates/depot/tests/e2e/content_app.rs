@@ -7,7 +7,9 @@ use depot_testkit::{DepotServer, Fault, Upstream, sha256_hex};
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
-use crate::common::{BIN, files_in, publish_and_distribute, remote, repository, sync, tempdir};
+use crate::common::{
+    BIN, files_in, publish_and_distribute, raw_get, remote, repository, sync, tempdir,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_files_headers_ranges_and_listings() {
@@ -313,22 +315,4 @@ async fn distributions_serve_repositories_and_versions() {
     sync(&depot, &repo, json!({})).await;
     assert_eq!(depot.fetch("latest/extra.txt").await.0, 200);
     assert_eq!(depot.fetch("pinned/extra.txt").await.0, 404);
-}
-
-/// A GET with the path exactly as given (no client-side normalisation): (status, body).
-async fn raw_get(base: &str, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = base.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, text)
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `depot` binary on loopback, real upstream HTTP servers, real
 //! clients (pulp-cli). One test binary, one module per area.
 
+mod access;
 mod common;
 mod content_app;
 mod lifecycle;

@@ -4,6 +4,7 @@
 //!
 //! Everything runs for real on loopback: no mocks of depot or of the clients.
 
+pub mod bench;
 pub mod fixtures;
 pub mod server;
 pub mod tools;

@@ -13,8 +13,6 @@
 //! filesystem matters: storing 10,000 files costs mostly inode creation).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use depot_testkit::server::{memory_kib, reset_peak};
@@ -189,53 +187,6 @@ async fn repo_with_remote(depot: &DepotServer, name: &str, url: &str, policy: &s
     repo["pulp_href"].as_str().unwrap().to_string()
 }
 
-/// `clients` concurrent clients fetching `paths` round-robin for `seconds`.
-async fn content_throughput(
-    depot: &DepotServer,
-    paths: Vec<String>,
-    clients: usize,
-    seconds: u64,
-) -> (f64, f64) {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(clients)
-        .build()
-        .unwrap();
-    let urls: Arc<Vec<String>> = Arc::new(paths.iter().map(|p| depot.content_url(p)).collect());
-    let requests = Arc::new(AtomicU64::new(0));
-    let bytes = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for i in 0..clients {
-        let (client, urls, requests, bytes) = (
-            client.clone(),
-            urls.clone(),
-            requests.clone(),
-            bytes.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut n = i;
-            while Instant::now() < deadline {
-                let r = client.get(&urls[n % urls.len()]).send().await.unwrap();
-                assert_eq!(r.status(), 200);
-                let b = r.bytes().await.unwrap();
-                bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
-                requests.fetch_add(1, Ordering::Relaxed);
-                n += clients;
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let secs = started.elapsed().as_secs_f64();
-    (
-        requests.load(Ordering::Relaxed) as f64 / secs,
-        bytes.load(Ordering::Relaxed) as f64 / secs / 1_000_000.0,
-    )
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let count: usize = env_or("DEPOT_BENCH_FILES", 10_000);
@@ -302,7 +253,8 @@ async fn main() {
         .map(|f| format!("bench/{}", f.relative_path))
         .collect();
     reset_peak(depot.pid());
-    let (rps, mbps) = content_throughput(&depot, paths, 64, seconds).await;
+    let urls = paths.iter().map(|p| depot.content_url(p)).collect();
+    let (rps, mbps) = depot_testkit::bench::throughput(urls, None, 64, seconds).await;
     let content_peak = memory_kib(depot.pid()).0;
 
     // the allocator hands memory back every 10 s

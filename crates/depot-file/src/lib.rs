@@ -262,5 +262,6 @@ pub fn unit(
             artifact_id,
             remote,
         }],
+        metadata: Vec::new(),
     }
 }

@@ -17,6 +17,8 @@ pub struct NewUnit {
     /// The type's fields, as JSON.
     pub data: String,
     pub artifacts: Vec<NewContentArtifact>,
+    /// Metadata fragments kept with the unit: (kind, body); see `content_metadata`.
+    pub metadata: Vec<(String, Vec<u8>)>,
 }
 
 /// One file of a unit.
@@ -324,7 +326,22 @@ impl Db {
             qb.build().execute(&mut *tx).await?;
         }
 
-        // 6. stage for the task's new version
+        // 6. metadata fragments of new units (a unit's metadata never changes)
+        let fragments: Vec<(&String, &String, &Vec<u8>)> = new_units
+            .iter()
+            .flat_map(|(id, u)| u.metadata.iter().map(move |(k, b)| (id, k, b)))
+            .collect();
+        for chunk in fragments.chunks(CHUNK) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT OR IGNORE INTO content_metadata (content_id, kind, body) ",
+            );
+            qb.push_values(chunk, |mut b, (id, kind, body)| {
+                b.push_bind(*id).push_bind(*kind).push_bind(*body);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+
+        // 7. stage for the task's new version
         if let Some(task) = stage_for {
             for chunk in content_ids.chunks(CHUNK) {
                 let mut qb: QueryBuilder<Sqlite> =

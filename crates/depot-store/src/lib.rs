@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod content;
 pub mod db;
 pub mod list;
+pub mod metadata;
 pub mod rbac;
 pub mod records;
 pub mod tasks;

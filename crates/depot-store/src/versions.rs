@@ -201,7 +201,7 @@ impl Db {
             let dups: Vec<(String, i64)> = sqlx::query_as(
                 "SELECT json_extract(c.data, ?) AS k, count(*) FROM sync_staging s \
                  JOIN content c ON c.id = s.content_id WHERE s.task_id = ? \
-                 GROUP BY k HAVING count(*) > 1 LIMIT 5",
+                 GROUP BY k HAVING count(*) > 1 AND k IS NOT NULL LIMIT 5",
             )
             .bind(key)
             .bind(task_id)
@@ -211,7 +211,7 @@ impl Db {
                 let names: Vec<&str> = dups.iter().map(|(k, _)| k.as_str()).collect();
                 return Err(StoreError::Conflict(format!(
                     "[PLP0022] Found {} duplicate contents in repository version: more than one \
-                     unit has the same path ({})",
+                     unit has the same repository key ({})",
                     dups.len(),
                     names.join(", ")
                 )));

@@ -1,0 +1,108 @@
+//! Per-unit metadata fragments (`content_metadata`): what a content type stores at sync or
+//! upload time so that publishing streams them out.
+
+use sqlx::{QueryBuilder, Sqlite};
+
+use crate::{Db, Result};
+
+impl Db {
+    /// Store fragments for units given by id: (content id, body). Existing ones are kept
+    /// (a unit's metadata never changes).
+    pub async fn metadata_put(&self, kind: &str, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write.begin().await?;
+        for chunk in entries.chunks(300) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT OR IGNORE INTO content_metadata (content_id, kind, body) ");
+            qb.push_values(chunk, |mut b, (id, body)| {
+                b.push_bind(id).push_bind(kind).push_bind(body);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Store fragments for units found by the start of their natural key: (key prefix,
+    /// body) — e.g. filelists entries that only carry the package's checksum. Returns how
+    /// many found their unit.
+    pub async fn metadata_put_by_key_prefix(
+        &self,
+        pulp_type: &str,
+        kind: &str,
+        entries: &[(String, Vec<u8>)],
+    ) -> Result<u64> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let mut n = 0;
+        let mut tx = self.write.begin().await?;
+        for chunk in entries.chunks(300) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("WITH p(k, body) AS (");
+            qb.push_values(chunk, |mut b, (prefix, body)| {
+                b.push_bind(prefix).push_bind(body);
+            });
+            qb.push(
+                ") INSERT OR IGNORE INTO content_metadata (content_id, kind, body) \
+                 SELECT c.id, ",
+            )
+            .push_bind(kind)
+            .push(
+                ", p.body FROM p JOIN content c ON c.pulp_type = ",
+            )
+            .push_bind(pulp_type)
+            .push(" AND c.natural_key >= p.k AND c.natural_key < p.k || '\u{10FFFF}'");
+            n += qb.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Fragments of one kind for a repository version's units of `pulp_type`, in pages
+    /// (keyset on content id): (content id, unit data, fragment or empty).
+    pub async fn version_metadata(
+        &self,
+        repository_id: &str,
+        number: i64,
+        pulp_type: &str,
+        kind: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String, Vec<u8>)>> {
+        Ok(sqlx::query_as(
+            "SELECT c.id, c.data, coalesce(m.body, x'') FROM repository_content rc \
+             JOIN content c ON c.id = rc.content_id \
+             LEFT JOIN content_metadata m ON m.content_id = c.id AND m.kind = ? \
+             WHERE rc.repository_id = ? AND rc.version_added <= ? \
+               AND (rc.version_removed IS NULL OR rc.version_removed > ?) \
+               AND c.pulp_type = ? AND c.id > ? \
+             ORDER BY c.id LIMIT ?",
+        )
+        .bind(kind)
+        .bind(repository_id)
+        .bind(number)
+        .bind(number)
+        .bind(pulp_type)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Units of a type in a version, counted.
+    pub async fn version_count(&self, repository_id: &str, number: i64, pulp_type: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM repository_content rc JOIN content c ON c.id = rc.content_id \
+             WHERE rc.repository_id = ? AND rc.version_added <= ? \
+               AND (rc.version_removed IS NULL OR rc.version_removed > ?) AND c.pulp_type = ?",
+        )
+        .bind(repository_id)
+        .bind(number)
+        .bind(number)
+        .bind(pulp_type)
+        .fetch_one(&self.read)
+        .await?)
+    }
+}

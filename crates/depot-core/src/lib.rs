@@ -16,6 +16,7 @@ pub mod plugin;
 pub mod rbac;
 pub mod resources;
 pub mod serving;
+pub mod signing;
 pub mod sync;
 pub mod tasks;
 

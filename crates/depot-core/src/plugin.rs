@@ -157,7 +157,18 @@ pub struct DistributionDef {
     pub def: TypeDef,
     /// Whether the distribution can point at a publication.
     pub serves_publications: bool,
+    /// Files the distribution makes up rather than finds (e.g. an rpm `config.repo`).
+    pub generated: Option<GeneratedFn>,
 }
+
+/// Answer for a path below a distribution that is generated, not stored: given the
+/// distribution, what it serves and the path, `Some(bytes)` or `None` to look it up normally.
+pub type GeneratedFn = fn(
+    Arc<Depot>,
+    depot_store::records::DistributionRow,
+    crate::serving::Source,
+    String,
+) -> BoxFuture<'static, Result<Option<Vec<u8>>, CoreError>>;
 
 /// A filter on a content list, e.g. `relative_path` → the unit's `relative_path` field.
 #[derive(Clone, Copy, Debug)]

@@ -193,6 +193,7 @@ pub fn plugin() -> Plugin {
                 DISTRIBUTION_FIELDS,
             ),
             serves_publications: true,
+            generated: None,
         }],
         content: vec![ContentDef {
             def: type_def(

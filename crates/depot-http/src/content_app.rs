@@ -152,6 +152,27 @@ async fn serve(depot: &std::sync::Arc<Depot>, req: Request) -> depot_core::Resul
             "404: Distribution is not pointing to a publication, repository, repository version, or remote.".into(),
         ));
     }
+    if let Some(generate) = depot
+        .plugins
+        .distribution(&dist.pulp_type)
+        .and_then(|d| d.generated)
+        && !rest.is_empty()
+        && let Some(bytes) =
+            generate(depot.clone(), (*dist).clone(), source.clone(), rest.clone()).await?
+    {
+        let mut r = Response::new(if head {
+            Body::empty()
+        } else {
+            Body::from(bytes.clone())
+        });
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type(&rest)),
+        );
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        return Ok(r);
+    }
     Ok(match depot.resolve(&source, &rest).await? {
         Resolution::NotFound => not_found(),
         Resolution::AddSlash => redirect(&format!("{raw}/")),

@@ -66,10 +66,22 @@ pub fn decompress<R: BufRead + Send + 'static>(
     const CAP: usize = 256 * 1024;
     Ok(match kind {
         Compression::None => Box::new(inner),
-        Compression::Gz => Box::new(BufReader::with_capacity(CAP, flate2::bufread::MultiGzDecoder::new(inner))),
-        Compression::Xz => Box::new(BufReader::with_capacity(CAP, liblzma::bufread::XzDecoder::new_multi_decoder(inner))),
-        Compression::Zstd => Box::new(BufReader::with_capacity(CAP, zstd::stream::read::Decoder::with_buffer(inner)?)),
-        Compression::Bz2 => Box::new(BufReader::with_capacity(CAP, bzip2::bufread::MultiBzDecoder::new(inner))),
+        Compression::Gz => Box::new(BufReader::with_capacity(
+            CAP,
+            flate2::bufread::MultiGzDecoder::new(inner),
+        )),
+        Compression::Xz => Box::new(BufReader::with_capacity(
+            CAP,
+            liblzma::bufread::XzDecoder::new_multi_decoder(inner),
+        )),
+        Compression::Zstd => Box::new(BufReader::with_capacity(
+            CAP,
+            zstd::stream::read::Decoder::with_buffer(inner)?,
+        )),
+        Compression::Bz2 => Box::new(BufReader::with_capacity(
+            CAP,
+            bzip2::bufread::MultiBzDecoder::new(inner),
+        )),
     })
 }
 
@@ -89,11 +101,23 @@ impl<W: Write> Compressor<W> {
     pub fn new(kind: Compression, inner: W) -> std::io::Result<Compressor<W>> {
         Ok(Compressor {
             inner: match kind {
-                Compression::Gz => Encoder::Gz(flate2::write::GzEncoder::new(inner, flate2::Compression::new(6))),
+                Compression::Gz => Encoder::Gz(flate2::write::GzEncoder::new(
+                    inner,
+                    flate2::Compression::new(6),
+                )),
                 Compression::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(inner, 10)?),
                 _ => Encoder::None(inner),
             },
         })
+    }
+
+    /// The writer below the compressor (e.g. to drain compressed bytes written so far).
+    pub fn get_mut(&mut self) -> &mut W {
+        match &mut self.inner {
+            Encoder::None(w) => w,
+            Encoder::Gz(e) => e.get_mut(),
+            Encoder::Zstd(e) => e.get_mut(),
+        }
     }
 
     pub fn finish(self) -> std::io::Result<W> {
@@ -145,16 +169,24 @@ mod tests {
             assert_eq!(out, text);
         }
         let mut xz = Vec::new();
-        liblzma::write::XzEncoder::new(&mut xz, 1).write_all(&text).unwrap();
+        liblzma::write::XzEncoder::new(&mut xz, 1)
+            .write_all(&text)
+            .unwrap();
         let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 1);
         enc.write_all(&text).unwrap();
         let xz = enc.finish().unwrap();
         assert_eq!(Compression::sniff(&xz), Compression::Xz);
-        assert_eq!(read_all(decompress(Compression::Xz, std::io::Cursor::new(xz)).unwrap()).unwrap(), text);
+        assert_eq!(
+            read_all(decompress(Compression::Xz, std::io::Cursor::new(xz)).unwrap()).unwrap(),
+            text
+        );
         let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
         enc.write_all(&text).unwrap();
         let bz = enc.finish().unwrap();
-        assert_eq!(read_all(decompress(Compression::Bz2, std::io::Cursor::new(bz)).unwrap()).unwrap(), text);
+        assert_eq!(
+            read_all(decompress(Compression::Bz2, std::io::Cursor::new(bz)).unwrap()).unwrap(),
+            text
+        );
     }
 
     #[test]

@@ -91,10 +91,8 @@ fn parse_metalink(doc: &[u8]) -> Result<Mirrors, String> {
             Event::GeneralRef(r) => text.push_ref(r).map_err(|e| format!("the metalink: {e}"))?,
             Event::End(e) => match e.local_name().as_ref() {
                 "file" => in_repomd = false,
-                "hash" => {
-                    if hash_type.take().as_deref() == Some("sha256") {
-                        hashes.push(text.take().to_ascii_lowercase());
-                    }
+                "hash" if hash_type.take().as_deref() == Some("sha256") => {
+                    hashes.push(text.take().to_ascii_lowercase());
                 }
                 "url" => {
                     if let Some(p) = url_pref.take() {
@@ -131,7 +129,8 @@ mod tests {
 
     #[test]
     fn mirrorlist() {
-        let m = parse(b"# comment\nhttp://127.0.0.1:1/a/\n\nhttp://127.0.0.1:2/b\nftp://x/\n").unwrap();
+        let m =
+            parse(b"# comment\nhttp://127.0.0.1:1/a/\n\nhttp://127.0.0.1:2/b\nftp://x/\n").unwrap();
         assert_eq!(m.bases, ["http://127.0.0.1:1/a/", "http://127.0.0.1:2/b/"]);
         assert!(parse(b"# nothing\n").is_err());
     }

@@ -64,11 +64,7 @@ pub fn parse<R: BufRead>(
         let trimmed = line.trim_end_matches(['\n', '\r']);
         let end_of_doc = read == 0 || trimmed == "..." || (trimmed == "---" && in_doc);
         if end_of_doc && in_doc && !doc.document.is_empty() {
-            if trimmed == "..." {
-                doc.text.push_str("...\n");
-            } else if !doc.text.ends_with("...\n") {
-                doc.text.push_str("...\n");
-            }
+            doc.text.push_str("...\n");
             count += 1;
             each(std::mem::take(&mut doc))?;
             in_doc = false;
@@ -198,7 +194,10 @@ data:
         assert_eq!(m.field("context"), "rhel9");
         assert_eq!(m.rpms.len(), 2);
         assert!(m.text.starts_with("---\ndocument: modulemd\n"));
-        assert!(m.text.ends_with("    - npm-1:8.19.2-1.18.10.0.1.module+el9.x86_64\n...\n"));
+        assert!(
+            m.text
+                .ends_with("    - npm-1:8.19.2-1.18.10.0.1.module+el9.x86_64\n...\n")
+        );
         assert_eq!(docs[1].document, "modulemd-defaults");
         assert_eq!(docs[1].field("module"), "nodejs");
         assert_eq!(docs[1].field("stream"), "18");

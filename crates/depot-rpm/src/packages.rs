@@ -40,7 +40,13 @@ pub struct Package {
 impl Package {
     /// `name-epoch:version-release.arch`
     pub fn nevra(&self) -> String {
-        nevra(&self.name, &self.epoch, &self.version, &self.release, &self.arch)
+        nevra(
+            &self.name,
+            &self.epoch,
+            &self.version,
+            &self.release,
+            &self.arch,
+        )
     }
 
     /// The file name the package is published under.
@@ -138,8 +144,12 @@ pub fn parse_primary<R: BufRead>(
                                 pkg.release = attr(e, "rel").unwrap_or_default();
                             }
                             "checksum" => pkg.checksum_type = attr(e, "type").unwrap_or_default(),
-                            "size" => pkg.size_package = attr(e, "package").and_then(|s| s.parse().ok()),
-                            "time" => pkg.time_build = attr(e, "build").and_then(|s| s.parse().ok()),
+                            "size" => {
+                                pkg.size_package = attr(e, "package").and_then(|s| s.parse().ok())
+                            }
+                            "time" => {
+                                pkg.time_build = attr(e, "build").and_then(|s| s.parse().ok())
+                            }
                             "location" => {
                                 pkg.location_href = attr(e, "href").unwrap_or_default();
                                 pkg.location_base = attr(e, "xml:base");
@@ -381,16 +391,25 @@ mod tests {
         let out = String::from_utf8(out).unwrap();
         assert!(out.starts_with("<package type=\"rpm\">"), "{out}");
         assert!(out.ends_with("</package>"), "{out}");
-        assert!(out.contains("<location href=\"Packages/f/x.rpm\"/>\n  <format>"), "{out}");
+        assert!(
+            out.contains("<location href=\"Packages/f/x.rpm\"/>\n  <format>"),
+            "{out}"
+        );
         assert!(!out.contains("Packages/f/foo"), "{out}");
         assert!(out.contains("<summary>Foo &amp; bar</summary>"), "{out}");
         let bar = &got[1];
-        assert_eq!(bar.location_base.as_deref(), Some("http://other.invalid/x/"));
+        assert_eq!(
+            bar.location_base.as_deref(),
+            Some("http://other.invalid/x/")
+        );
         assert_eq!(bar.epoch, "2");
         let mut out = Vec::new();
         Fragment::write_with_location(&bar.fragment, "b.rpm", &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
-        assert!(out.contains("<location href=\"b.rpm\"/>\n  <format/>"), "{out}");
+        assert!(
+            out.contains("<location href=\"b.rpm\"/>\n  <format/>"),
+            "{out}"
+        );
         assert!(!out.contains("other.invalid"), "{out}");
     }
 
@@ -398,7 +417,10 @@ mod tests {
     fn broken_primary_is_refused() {
         let cut = &PRIMARY[..PRIMARY.len() / 2];
         assert!(parse_primary(cut.as_bytes(), |_| Ok(())).is_err());
-        let no_checksum = PRIMARY.replace("<checksum type=\"sha256\" pkgid=\"YES\">aaaa</checksum>", "");
+        let no_checksum = PRIMARY.replace(
+            "<checksum type=\"sha256\" pkgid=\"YES\">aaaa</checksum>",
+            "",
+        );
         let e = parse_primary(no_checksum.as_bytes(), |_| Ok(())).unwrap_err();
         assert!(e.contains("foo-0:1.0-1.el9.x86_64"), "{e}");
         assert!(parse_primary(&b"<html><body/></html>"[..], |_| Ok(())).is_err());
@@ -425,7 +447,10 @@ mod tests {
         assert_eq!(got[0].pkgid, "aaaa");
         let s = String::from_utf8(got[0].fragment.clone()).unwrap();
         assert!(s.starts_with("<package pkgid=\"aaaa\""), "{s}");
-        assert!(s.contains("<file type=\"dir\">/usr/share/foo</file>"), "{s}");
+        assert!(
+            s.contains("<file type=\"dir\">/usr/share/foo</file>"),
+            "{s}"
+        );
         assert!(s.ends_with("</package>"));
         assert!(parse_extra(xml.as_bytes(), "otherdata", |_| Ok(())).is_err());
     }

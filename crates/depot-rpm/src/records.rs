@@ -9,6 +9,9 @@ use quick_xml::events::Event;
 
 use crate::xml::{self, Capture, Text};
 
+/// A direct child of an element: (name, text, attributes).
+pub type Child = (String, String, Vec<(String, String)>);
+
 /// One element found below the root.
 #[derive(Clone, Debug, Default)]
 pub struct Element {
@@ -17,7 +20,7 @@ pub struct Element {
     /// Its own attributes.
     pub attrs: Vec<(String, String)>,
     /// Direct children: (name, text, attributes). Children carrying `xml:lang` are left out.
-    pub children: Vec<(String, String, Vec<(String, String)>)>,
+    pub children: Vec<Child>,
     pub fragment: Vec<u8>,
 }
 
@@ -52,7 +55,9 @@ fn attrs_of(e: &quick_xml::events::BytesStart<'_>) -> Vec<(String, String)> {
         .flatten()
         .filter_map(|a| {
             let key = a.key.as_ref().to_string();
-            let v = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok()?;
+            let v = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .ok()?;
             Some((key, v.into_owned()))
         })
         .collect()
@@ -103,8 +108,11 @@ pub fn parse<R: BufRead>(
                             if matches!(ev, Event::Start(_)) {
                                 child = Some((e.local_name().as_ref().to_string(), a));
                             } else {
-                                el.children
-                                    .push((e.local_name().as_ref().to_string(), String::new(), a));
+                                el.children.push((
+                                    e.local_name().as_ref().to_string(),
+                                    String::new(),
+                                    a,
+                                ));
                             }
                         }
                     }
@@ -202,16 +210,25 @@ mod tests {
   <update type="bugfix"><id>B-1</id><title xml:lang="de">De</title><title>En</title></update>
 </updates>"#;
         let mut got = Vec::new();
-        let n = parse(xml.as_bytes(), "updateinfo.xml", "updates", &["update"], |e| {
-            got.push(e);
-            Ok(())
-        })
+        let n = parse(
+            xml.as_bytes(),
+            "updateinfo.xml",
+            "updates",
+            &["update"],
+            |e| {
+                got.push(e);
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(n, 2);
         assert_eq!(id_of(&got[0], "u").unwrap(), "RLSA-2024:0001");
         assert_eq!(got[0].attr("type"), Some("security"));
         assert_eq!(got[0].child("title"), Some("Important: foo & bar"));
-        assert_eq!(got[0].child_attr("issued", "date"), Some("2024-01-02 00:00:00"));
+        assert_eq!(
+            got[0].child_attr("issued", "date"),
+            Some("2024-01-02 00:00:00")
+        );
         assert_eq!(got[0].child("severity"), Some("Important"));
         let f = String::from_utf8(got[0].fragment.clone()).unwrap();
         assert!(f.starts_with("<update from="), "{f}");
@@ -238,7 +255,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(kinds, ["group", "category", "langpacks"]);
-        assert!(parse(&b"<comps><group><id>x</id>"[..], "comps.xml", "comps", &["group"], |_| Ok(())).is_err());
-        assert!(parse(&b"<other/>"[..], "comps.xml", "comps", &["group"], |_| Ok(())).is_err());
+        assert!(
+            parse(
+                &b"<comps><group><id>x</id>"[..],
+                "comps.xml",
+                "comps",
+                &["group"],
+                |_| Ok(())
+            )
+            .is_err()
+        );
+        assert!(
+            parse(&b"<other/>"[..], "comps.xml", "comps", &["group"], |_| Ok(
+                ()
+            ))
+            .is_err()
+        );
     }
 }

@@ -130,9 +130,14 @@ pub fn write(revision: &str, records: &[Record]) -> String {
             r.checksum_type, r.checksum
         ));
         if let (Some(t), Some(c)) = (&r.open_checksum_type, &r.open_checksum) {
-            s.push_str(&format!("    <open-checksum type=\"{t}\">{c}</open-checksum>\n"));
+            s.push_str(&format!(
+                "    <open-checksum type=\"{t}\">{c}</open-checksum>\n"
+            ));
         }
-        s.push_str(&format!("    <location href=\"{}\"/>\n", esc(&r.location_href)));
+        s.push_str(&format!(
+            "    <location href=\"{}\"/>\n",
+            esc(&r.location_href)
+        ));
         if let Some(t) = r.timestamp {
             s.push_str(&format!("    <timestamp>{t}</timestamp>\n"));
         }
@@ -178,7 +183,10 @@ mod tests {
         assert_eq!(r.records.len(), 2);
         assert_eq!(r.records[0].data_type, "primary");
         assert_eq!(r.records[0].open_size, Some(456));
-        assert_eq!(r.records[1].location_base.as_deref(), Some("http://mirror/x/"));
+        assert_eq!(
+            r.records[1].location_base.as_deref(),
+            Some("http://mirror/x/")
+        );
         assert_eq!(r.records[1].timestamp, Some(1700000000));
         let again = parse(write("1", &r.records[..1]).as_bytes()).unwrap();
         assert_eq!(again.records[0], r.records[0]);

@@ -12,6 +12,7 @@ pub mod list;
 pub mod metadata;
 pub mod rbac;
 pub mod records;
+pub mod signing;
 pub mod tasks;
 pub mod versions;
 

@@ -5,6 +5,17 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use crate::{Db, Result};
 
+/// A unit of a version with one of its metadata fragments.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct MetadataRow {
+    pub content_id: String,
+    /// The unit's fields, JSON.
+    pub data: String,
+    /// The fragment; empty when the unit has none of this kind.
+    pub body: Vec<u8>,
+    pub content_artifact_id: Option<String>,
+}
+
 impl Db {
     /// Store fragments for units given by id: (content id, body). Existing ones are kept
     /// (a unit's metadata never changes).
@@ -14,8 +25,9 @@ impl Db {
         }
         let mut tx = self.write.begin().await?;
         for chunk in entries.chunks(300) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT OR IGNORE INTO content_metadata (content_id, kind, body) ");
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT OR IGNORE INTO content_metadata (content_id, kind, body) ",
+            );
             qb.push_values(chunk, |mut b, (id, body)| {
                 b.push_bind(id).push_bind(kind).push_bind(body);
             });
@@ -49,9 +61,7 @@ impl Db {
                  SELECT c.id, ",
             )
             .push_bind(kind)
-            .push(
-                ", p.body FROM p JOIN content c ON c.pulp_type = ",
-            )
+            .push(", p.body FROM p JOIN content c ON c.pulp_type = ")
             .push_bind(pulp_type)
             .push(" AND c.natural_key >= p.k AND c.natural_key < p.k || '\u{10FFFF}'");
             n += qb.build().execute(&mut *tx).await?.rows_affected();
@@ -61,7 +71,7 @@ impl Db {
     }
 
     /// Fragments of one kind for a repository version's units of `pulp_type`, in pages
-    /// (keyset on content id): (content id, unit data, fragment or empty).
+    /// (keyset on content id), with each unit's (first) content artifact.
     pub async fn version_metadata(
         &self,
         repository_id: &str,
@@ -70,9 +80,12 @@ impl Db {
         kind: &str,
         after: &str,
         limit: i64,
-    ) -> Result<Vec<(String, String, Vec<u8>)>> {
+    ) -> Result<Vec<MetadataRow>> {
         Ok(sqlx::query_as(
-            "SELECT c.id, c.data, coalesce(m.body, x'') FROM repository_content rc \
+            "SELECT c.id AS content_id, c.data, coalesce(m.body, x'') AS body, \
+               (SELECT ca.id FROM content_artifacts ca WHERE ca.content_id = c.id \
+                ORDER BY ca.relative_path LIMIT 1) AS content_artifact_id \
+             FROM repository_content rc \
              JOIN content c ON c.id = rc.content_id \
              LEFT JOIN content_metadata m ON m.content_id = c.id AND m.kind = ? \
              WHERE rc.repository_id = ? AND rc.version_added <= ? \
@@ -92,7 +105,12 @@ impl Db {
     }
 
     /// Units of a type in a version, counted.
-    pub async fn version_count(&self, repository_id: &str, number: i64, pulp_type: &str) -> Result<i64> {
+    pub async fn version_count(
+        &self,
+        repository_id: &str,
+        number: i64,
+        pulp_type: &str,
+    ) -> Result<i64> {
         Ok(sqlx::query_scalar(
             "SELECT count(*) FROM repository_content rc JOIN content c ON c.id = rc.content_id \
              WHERE rc.repository_id = ? AND rc.version_added <= ? \
@@ -104,5 +122,20 @@ impl Db {
         .bind(pulp_type)
         .fetch_one(&self.read)
         .await?)
+    }
+
+    /// The stored artifact of a content artifact: (artifact id, size).
+    pub async fn content_artifact_artifact(
+        &self,
+        content_artifact_id: &str,
+    ) -> Result<Option<(String, u64)>> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT a.id, a.size FROM content_artifacts ca JOIN artifacts a ON a.id = ca.artifact_id \
+             WHERE ca.id = ?",
+        )
+        .bind(content_artifact_id)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|(id, size)| (id, size as u64)))
     }
 }

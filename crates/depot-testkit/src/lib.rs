@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod fixtures;
+pub mod rpm_fixtures;
 pub mod server;
 pub mod tools;
 pub mod upstream;

@@ -96,7 +96,7 @@ fn init_logging() {
 }
 
 fn plugins() -> Vec<depot_core::Plugin> {
-    vec![depot_file::plugin()]
+    vec![depot_file::plugin(), depot_rpm::plugin()]
 }
 
 /// glibc's allocator keeps one arena per thread and rarely gives memory back; with a dozen

@@ -297,6 +297,28 @@ impl Depot {
         })
     }
 
+    /// `*signing_service` fields must name an existing signing service.
+    async fn check_signing_services(&self, patch: &Map<String, Value>) -> Result<()> {
+        for (k, v) in patch {
+            if let (true, Some(h)) = (k.ends_with("signing_service"), v.as_str()) {
+                let id = h
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default();
+                let known = h.starts_with(&format!("{}signing-services/", href::API_ROOT))
+                    && self.db.signing_service_get(id).await?.is_some();
+                if !known {
+                    return Err(CoreError::invalid(
+                        k,
+                        "Invalid hyperlink - Object does not exist.",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Check a `remote` href against the repository type; returns the remote's id.
     async fn check_repository_remote(
         &self,
@@ -334,6 +356,7 @@ impl Depot {
         source: Source,
     ) -> Result<Value> {
         let mut patch = fields::validate(&fields(&rdef.def), body, false, source)?;
+        self.check_signing_services(&patch).await?;
         let remote_id = match patch.get("remote") {
             Some(v) => self.check_repository_remote(rdef, v).await?,
             None => None,
@@ -376,6 +399,7 @@ impl Depot {
     ) -> Result<Outcome> {
         let row = self.repository_row(&rdef.def, id).await?;
         let mut patch = fields::validate(&fields(&rdef.def), body, partial, source)?;
+        self.check_signing_services(&patch).await?;
         let current = current_values(self, &row);
         if !super::changed(&patch, &current) {
             return Ok(Outcome::Unchanged(render(self, &row)));

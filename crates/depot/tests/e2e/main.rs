@@ -6,4 +6,5 @@ mod common;
 mod content_app;
 mod lifecycle;
 mod pulp_cli;
+mod rpm;
 mod sync;

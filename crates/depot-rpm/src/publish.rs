@@ -1,0 +1,728 @@
+//! Publishing an rpm repository version: `repodata/` written from the fragments stored at
+//! sync or upload time, packages served at the layout's paths.
+//!
+//! primary, filelists and other are written concurrently, each streaming pages of
+//! fragments from the database through a compressor on a blocking thread into a blob; the
+//! version is never held in memory.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use sha2::Digest;
+
+use depot_core::plugin::Family;
+use depot_core::resources::publications::{render_by_id, task_version};
+use depot_core::tasks::{TaskCtx, TaskError, TaskOutput};
+use depot_core::{CoreError, Depot};
+use depot_store::content::NewPublication;
+use depot_store::versions::VersionRow;
+use depot_store::{Digests, TempBlob};
+
+use crate::compress::{Compression, Compressor};
+use crate::packages::Fragment;
+use crate::repomd::Record;
+use crate::units;
+
+pub const PULP_TYPE: &str = "rpm.rpm";
+
+/// How a publication is written.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub checksum_type: String,
+    pub compression: Compression,
+    pub layout: Layout,
+    pub signing_service: Option<String>,
+    /// What the publication shows (the request's options, resolved).
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    NestedAlphabetically,
+    Flat,
+}
+
+impl Layout {
+    pub fn path(self, filename: &str) -> String {
+        match self {
+            Layout::Flat => filename.to_string(),
+            Layout::NestedAlphabetically => {
+                let first = filename
+                    .chars()
+                    .next()
+                    .map(|c| c.to_lowercase().to_string())
+                    .unwrap_or_default();
+                format!("Packages/{first}/{filename}")
+            }
+        }
+    }
+}
+
+impl Options {
+    /// From a publish request (`args`) and the repository's settings, the request winning.
+    pub fn resolve(args: &Map<String, Value>, repo: &Map<String, Value>) -> Options {
+        let pick = |k: &str| -> Option<String> {
+            args.get(k)
+                .and_then(Value::as_str)
+                .or_else(|| repo.get(k).and_then(Value::as_str))
+                .map(str::to_string)
+        };
+        let checksum_type = pick("checksum_type")
+            .or_else(|| pick("metadata_checksum_type"))
+            .unwrap_or_else(|| "sha256".into());
+        let compression_name = pick("compression_type");
+        let compression = match compression_name.as_deref() {
+            Some("zstd") => Compression::Zstd,
+            Some("none") => Compression::None,
+            _ => Compression::Gz,
+        };
+        let layout_name = pick("layout").unwrap_or_else(|| "nested_alphabetically".into());
+        let layout = if layout_name == "flat" {
+            Layout::Flat
+        } else {
+            Layout::NestedAlphabetically
+        };
+        let mut extra = Map::new();
+        extra.insert("checksum_type".into(), json!(checksum_type));
+        extra.insert(
+            "metadata_checksum_type".into(),
+            json!(pick("metadata_checksum_type")),
+        );
+        extra.insert(
+            "package_checksum_type".into(),
+            json!(pick("package_checksum_type")),
+        );
+        extra.insert("compression_type".into(), json!(compression_name));
+        extra.insert("layout".into(), json!(layout_name));
+        extra.insert(
+            "repo_config".into(),
+            args.get("repo_config")
+                .or_else(|| repo.get("repo_config"))
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+        );
+        extra.insert("sqlite_metadata".into(), json!(false));
+        extra.insert(
+            "checkpoint".into(),
+            json!(
+                args.get("checkpoint")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            ),
+        );
+        Options {
+            checksum_type,
+            compression,
+            layout,
+            signing_service: repo
+                .get("metadata_signing_service")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            extra,
+        }
+    }
+}
+
+pub async fn publish(ctx: TaskCtx) -> Result<TaskOutput, TaskError> {
+    let depot = ctx.depot.clone();
+    let version = task_version(&depot, &ctx.args).await?;
+    let repo = depot
+        .db
+        .repository_get(&version.repository_id)
+        .await?
+        .ok_or_else(|| TaskError::failed("the repository was deleted"))?;
+    let args = ctx.args.as_object().cloned().unwrap_or_default();
+    let options = Options::resolve(&args, &depot_core::resources::obj(&repo.extra));
+    let (href, prn) = publish_version(&depot, &version, &options).await?;
+    ctx.created(&href, &prn);
+    let id = href
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Ok(TaskOutput {
+        result: Some(render_by_id(&depot, &id).await?),
+    })
+}
+
+/// One metadata file being written: uncompressed bytes are hashed (open checksum) and
+/// compressed on a blocking thread; compressed bytes go to a temp blob.
+struct MetaWriter {
+    kind: &'static str,
+    compressor: Option<Compressor<Vec<u8>>>,
+    open: OpenHash,
+    open_size: u64,
+    blob: TempBlob,
+}
+
+enum OpenHash {
+    Sha256(sha2::Sha256),
+    Sha384(sha2::Sha384),
+    Sha512(sha2::Sha512),
+}
+
+impl OpenHash {
+    fn new(t: &str) -> OpenHash {
+        match t {
+            "sha384" => OpenHash::Sha384(sha2::Sha384::new()),
+            "sha512" => OpenHash::Sha512(sha2::Sha512::new()),
+            _ => OpenHash::Sha256(sha2::Sha256::new()),
+        }
+    }
+    fn update(&mut self, b: &[u8]) {
+        match self {
+            OpenHash::Sha256(h) => h.update(b),
+            OpenHash::Sha384(h) => h.update(b),
+            OpenHash::Sha512(h) => h.update(b),
+        }
+    }
+    fn hex(self) -> String {
+        match self {
+            OpenHash::Sha256(h) => hex::encode(h.finalize()),
+            OpenHash::Sha384(h) => hex::encode(h.finalize()),
+            OpenHash::Sha512(h) => hex::encode(h.finalize()),
+        }
+    }
+}
+
+fn io(e: impl std::fmt::Display) -> CoreError {
+    CoreError::Internal(format!("writing metadata: {e}"))
+}
+
+impl MetaWriter {
+    async fn new(
+        depot: &Depot,
+        kind: &'static str,
+        opts: &Options,
+    ) -> Result<MetaWriter, CoreError> {
+        Ok(MetaWriter {
+            kind,
+            compressor: Some(
+                Compressor::new(opts.compression, Vec::with_capacity(1 << 20)).map_err(io)?,
+            ),
+            open: OpenHash::new(&opts.checksum_type),
+            open_size: 0,
+            blob: depot.blobs.create_temp_all().await.map_err(io)?,
+        })
+    }
+
+    async fn write(&mut self, bytes: Vec<u8>) -> Result<(), CoreError> {
+        self.open.update(&bytes);
+        self.open_size += bytes.len() as u64;
+        let mut c = self.compressor.take().expect("compressor present");
+        let (c, out) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+            c.write_all(&bytes)?;
+            let out = std::mem::take(c.get_mut());
+            Ok((c, out))
+        })
+        .await
+        .map_err(io)?
+        .map_err(io)?;
+        self.compressor = Some(c);
+        if !out.is_empty() {
+            self.blob.write(&out).await.map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Finish the file, store it, and describe it as a repomd record.
+    async fn finish(
+        mut self,
+        depot: &Depot,
+        opts: &Options,
+        timestamp: i64,
+    ) -> Result<(Record, String), CoreError> {
+        let c = self.compressor.take().expect("compressor present");
+        let rest = tokio::task::spawn_blocking(move || c.finish())
+            .await
+            .map_err(io)?
+            .map_err(io)?;
+        self.blob.write(&rest).await.map_err(io)?;
+        let digests = self.blob.finish().await.map_err(io)?;
+        let checksum = digest_of(&digests, &opts.checksum_type);
+        let ext = if self.kind == "modules" {
+            ".yaml"
+        } else {
+            ".xml"
+        };
+        let name = format!(
+            "{checksum}-{}{ext}{}",
+            self.kind,
+            opts.compression.extension()
+        );
+        depot
+            .blobs
+            .commit(self.blob, &digests.sha256)
+            .await
+            .map_err(io)?;
+        let artifact = depot.db.artifact_insert(&digests).await?;
+        let compressed = opts.compression != Compression::None;
+        Ok((
+            Record {
+                data_type: self.kind.to_string(),
+                checksum_type: opts.checksum_type.clone(),
+                checksum,
+                open_checksum_type: compressed.then(|| opts.checksum_type.clone()),
+                open_checksum: compressed.then(|| self.open.hex()),
+                location_href: format!("repodata/{name}"),
+                location_base: None,
+                timestamp: Some(timestamp),
+                size: Some(digests.size),
+                open_size: compressed.then_some(self.open_size),
+            },
+            artifact,
+        ))
+    }
+}
+
+fn digest_of(d: &Digests, t: &str) -> String {
+    match t {
+        "sha384" => d.sha384.clone(),
+        "sha512" => d.sha512.clone(),
+        "sha224" => d.sha224.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| d.sha256.clone())
+}
+
+const PAGE: i64 = 1000;
+
+/// Write one of primary/filelists/other; for primary also collect the packages' paths.
+async fn package_file(
+    depot: Arc<Depot>,
+    version: VersionRow,
+    opts: Options,
+    kind: &'static str,
+    count: i64,
+    timestamp: i64,
+) -> Result<
+    (
+        (Record, String),
+        Vec<(String, Option<String>, Option<String>)>,
+    ),
+    CoreError,
+> {
+    let (root, ns) = match kind {
+        units::PRIMARY => (
+            "metadata",
+            "xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\"",
+        ),
+        units::FILELISTS => (
+            "filelists",
+            "xmlns=\"http://linux.duke.edu/metadata/filelists\"",
+        ),
+        _ => (
+            "otherdata",
+            "xmlns=\"http://linux.duke.edu/metadata/other\"",
+        ),
+    };
+    let mut w = MetaWriter::new(&depot, kind, &opts).await?;
+    w.write(
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root} {ns} packages=\"{count}\">\n")
+            .into_bytes(),
+    )
+    .await?;
+    let mut files = Vec::new();
+    let mut names: HashSet<String> = HashSet::new();
+    let mut after = String::new();
+    loop {
+        let page = depot
+            .db
+            .version_metadata(
+                &version.repository_id,
+                version.number,
+                units::PACKAGE,
+                kind,
+                &after,
+                PAGE,
+            )
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.content_id.clone();
+        let mut out = Vec::with_capacity(page.len() * 2048);
+        for row in page {
+            let data: Value = serde_json::from_str(&row.data).unwrap_or_default();
+            let filename = data["relative_path"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if !names.insert(filename.clone()) {
+                tracing::warn!(
+                    filename,
+                    "two packages of the version share a file name; publishing the first"
+                );
+                continue;
+            }
+            if kind == units::PRIMARY {
+                if row.body.is_empty() {
+                    return Err(CoreError::Internal(format!(
+                        "package {filename} has no stored primary metadata"
+                    )));
+                }
+                let path = opts.layout.path(&filename);
+                Fragment::write_with_location(&row.body, &path, &mut out)
+                    .map_err(CoreError::Internal)?;
+                files.push((path, row.content_artifact_id, None));
+            } else if row.body.is_empty() {
+                minimal_entry(&data, &mut out);
+            } else {
+                out.extend_from_slice(&row.body);
+            }
+            out.push(b'\n');
+        }
+        w.write(out).await?;
+    }
+    w.write(format!("</{root}>\n").into_bytes()).await?;
+    Ok((w.finish(&depot, &opts, timestamp).await?, files))
+}
+
+/// A filelists/other entry for a package whose upstream had none.
+fn minimal_entry(data: &Value, out: &mut Vec<u8>) {
+    let s = |k: &str| quick_xml::escape::escape(data[k].as_str().unwrap_or_default()).into_owned();
+    out.extend_from_slice(
+        format!(
+            "<package pkgid=\"{}\" name=\"{}\" arch=\"{}\"><version epoch=\"{}\" ver=\"{}\" rel=\"{}\"/></package>",
+            s("pkgId"),
+            s("name"),
+            s("arch"),
+            s("epoch"),
+            s("version"),
+            s("release")
+        )
+        .as_bytes(),
+    );
+}
+
+/// A metadata file made of the fragments of units of some types.
+struct Concat<'a> {
+    data_type: &'static str,
+    kind: &'a str,
+    types: &'a [&'a str],
+    head: String,
+    tail: &'a str,
+}
+
+/// Concatenate the fragments of the version's units of `types` into one file.
+async fn fragments_file(
+    depot: &Arc<Depot>,
+    version: &VersionRow,
+    opts: &Options,
+    c: Concat<'_>,
+    timestamp: i64,
+) -> Result<Option<(Record, String)>, CoreError> {
+    let Concat {
+        data_type,
+        kind,
+        types,
+        head,
+        tail,
+    } = c;
+    let mut any = false;
+    for t in types {
+        if depot
+            .db
+            .version_count(&version.repository_id, version.number, t)
+            .await?
+            > 0
+        {
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    let mut w = MetaWriter::new(depot, data_type, opts).await?;
+    w.write(head.as_bytes().to_vec()).await?;
+    for t in types {
+        let mut after = String::new();
+        loop {
+            let page = depot
+                .db
+                .version_metadata(
+                    &version.repository_id,
+                    version.number,
+                    t,
+                    kind,
+                    &after,
+                    PAGE,
+                )
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.content_id.clone();
+            let mut out = Vec::new();
+            for row in page {
+                out.extend_from_slice(&row.body);
+                if !row.body.ends_with(b"\n") {
+                    out.push(b'\n');
+                }
+            }
+            w.write(out).await?;
+        }
+    }
+    w.write(tail.as_bytes().to_vec()).await?;
+    Ok(Some(w.finish(depot, opts, timestamp).await?))
+}
+
+/// Publish a version; returns the publication's (href, prn).
+pub async fn publish_version(
+    depot: &Arc<Depot>,
+    version: &VersionRow,
+    opts: &Options,
+) -> Result<(String, String), CoreError> {
+    let _gc = depot.blob_gc.read().await;
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let count = depot
+        .db
+        .version_count(&version.repository_id, version.number, units::PACKAGE)
+        .await?;
+    let job = |kind| {
+        package_file(
+            depot.clone(),
+            version.clone(),
+            opts.clone(),
+            kind,
+            count,
+            timestamp,
+        )
+    };
+    let (primary, filelists, other) = tokio::try_join!(
+        job(units::PRIMARY),
+        job(units::FILELISTS),
+        job(units::OTHER)
+    )?;
+    let mut files = primary.1;
+    let mut records = vec![primary.0, filelists.0, other.0];
+
+    const XML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    if let Some(r) = fragments_file(
+        depot,
+        version,
+        opts,
+        Concat {
+            data_type: "updateinfo",
+            kind: units::UPDATEINFO,
+            types: &[units::ADVISORY],
+            head: format!("{XML}<updates>\n"),
+            tail: "</updates>\n",
+        },
+        timestamp,
+    )
+    .await?
+    {
+        records.push(r);
+    }
+    if let Some(r) = fragments_file(
+        depot,
+        version,
+        opts,
+        Concat {
+            data_type: "group",
+            kind: units::COMPS,
+            types: &[
+                units::PACKAGE_GROUP,
+                units::PACKAGE_CATEGORY,
+                units::PACKAGE_ENVIRONMENT,
+                units::PACKAGE_LANGPACKS,
+            ],
+            head: format!(
+                "{XML}<!DOCTYPE comps PUBLIC \"-//Red Hat, Inc.//DTD Comps info//EN\" \"comps.dtd\">\n<comps>\n"
+            ),
+            tail: "</comps>\n",
+        },
+        timestamp,
+    )
+    .await?
+    {
+        records.push(r);
+    }
+    if let Some(r) = fragments_file(
+        depot,
+        version,
+        opts,
+        Concat {
+            data_type: "modules",
+            kind: units::MODULES,
+            types: &[
+                units::MODULEMD,
+                units::MODULEMD_DEFAULTS,
+                units::MODULEMD_OBSOLETE,
+            ],
+            head: String::new(),
+            tail: "",
+        },
+        timestamp,
+    )
+    .await?
+    {
+        records.push(r);
+    }
+
+    // Metadata files kept from upstream, as they are.
+    let mut after = String::new();
+    loop {
+        let page = depot
+            .db
+            .version_metadata(
+                &version.repository_id,
+                version.number,
+                units::REPO_METADATA_FILE,
+                "",
+                &after,
+                PAGE,
+            )
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.content_id.clone();
+        for row in page {
+            let d: Value = serde_json::from_str(&row.data).unwrap_or_default();
+            let path = d["relative_path"].as_str().unwrap_or_default().to_string();
+            let Some(artifact) = depot
+                .db
+                .content_artifact_artifact(row.content_artifact_id.as_deref().unwrap_or_default())
+                .await?
+            else {
+                continue;
+            };
+            records.push((
+                Record {
+                    data_type: d["data_type"].as_str().unwrap_or_default().to_string(),
+                    checksum_type: d["checksum_type"].as_str().unwrap_or("sha256").to_string(),
+                    checksum: d["checksum"].as_str().unwrap_or_default().to_string(),
+                    location_href: path,
+                    timestamp: Some(timestamp),
+                    size: Some(artifact.1),
+                    ..Default::default()
+                },
+                artifact.0,
+            ));
+        }
+    }
+
+    let recs: Vec<Record> = records.iter().map(|(r, _)| r.clone()).collect();
+    for (r, artifact) in records {
+        files.push((r.location_href, None, Some(artifact)));
+    }
+    let repomd = crate::repomd::write(&timestamp.to_string(), &recs);
+    let repomd_artifact = store_bytes(depot, repomd.as_bytes()).await?;
+    if let Some(service) = &opts.signing_service {
+        let id = service
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        let (sig, key) = depot.sign_detached(id, repomd.as_bytes()).await?;
+        files.push((
+            "repodata/repomd.xml.asc".into(),
+            None,
+            Some(store_bytes(depot, &sig).await?),
+        ));
+        files.push((
+            "repodata/repomd.xml.key".into(),
+            None,
+            Some(store_bytes(depot, key.as_bytes()).await?),
+        ));
+    }
+    files.push(("repodata/repomd.xml".into(), None, Some(repomd_artifact)));
+
+    let id = depot_store::new_id();
+    depot
+        .db
+        .publication_create(
+            &NewPublication {
+                id: id.clone(),
+                pulp_type: PULP_TYPE.into(),
+                repository_version_id: version.id.clone(),
+                pass_through: false,
+                extra: Value::Object(opts.extra.clone()).to_string(),
+            },
+            &files,
+        )
+        .await?;
+    Ok(depot_core::core_tasks::created_entry(
+        depot,
+        Family::Publications,
+        PULP_TYPE,
+        &id,
+    ))
+}
+
+/// Store bytes as an artifact; returns its id.
+pub async fn store_bytes(depot: &Depot, bytes: &[u8]) -> Result<String, CoreError> {
+    let mut blob = depot.blobs.create_temp_all().await.map_err(io)?;
+    blob.write(bytes).await.map_err(io)?;
+    let digests = blob.finish().await.map_err(io)?;
+    depot
+        .blobs
+        .commit(blob, &digests.sha256)
+        .await
+        .map_err(io)?;
+    depot.db.artifact_insert(&digests).await.map_err(Into::into)
+}
+
+/// The publication a `mirror_complete` sync makes: upstream metadata files verbatim (given as
+/// (path, artifact id)) and the packages at their upstream locations.
+pub async fn store_verbatim_publication(
+    depot: &Arc<Depot>,
+    version: &VersionRow,
+    metadata: Vec<(String, String)>,
+) -> Result<(String, String), CoreError> {
+    let mut files: Vec<(String, Option<String>, Option<String>)> = metadata
+        .into_iter()
+        .map(|(path, a)| (path, None, Some(a)))
+        .collect();
+    let mut taken: HashSet<String> = files.iter().map(|f| f.0.clone()).collect();
+    let mut after = String::new();
+    loop {
+        let page = depot
+            .db
+            .version_metadata(
+                &version.repository_id,
+                version.number,
+                units::PACKAGE,
+                "",
+                &after,
+                PAGE,
+            )
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.content_id.clone();
+        for row in page {
+            let d: Value = serde_json::from_str(&row.data).unwrap_or_default();
+            let path = d["location_href"].as_str().unwrap_or_default().to_string();
+            if !path.is_empty() && taken.insert(path.clone()) {
+                files.push((path, row.content_artifact_id, None));
+            }
+        }
+    }
+    let id = depot_store::new_id();
+    let extra = json!({
+        "checksum_type": null, "metadata_checksum_type": null, "package_checksum_type": null,
+        "compression_type": null, "layout": null, "repo_config": {}, "sqlite_metadata": false,
+        "checkpoint": false,
+    });
+    depot
+        .db
+        .publication_create(
+            &NewPublication {
+                id: id.clone(),
+                pulp_type: PULP_TYPE.into(),
+                repository_version_id: version.id.clone(),
+                pass_through: false,
+                extra: extra.to_string(),
+            },
+            &files,
+        )
+        .await?;
+    Ok(depot_core::core_tasks::created_entry(
+        depot,
+        Family::Publications,
+        PULP_TYPE,
+        &id,
+    ))
+}

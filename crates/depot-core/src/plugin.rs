@@ -144,7 +144,13 @@ pub struct SyncDef {
     pub fields: &'static [Field],
     pub schema: &'static str,
     pub task: &'static str,
+    /// Checks of the request against the repository's settings (`extra`) beyond the fields'
+    /// own validation; an error answers 400.
+    pub check: Option<SyncCheck>,
 }
+
+/// See [`SyncDef::check`]: (repository settings, validated request).
+pub type SyncCheck = fn(&Map<String, Value>, &Map<String, Value>) -> Result<(), CoreError>;
 
 #[derive(Clone, Debug)]
 pub struct PublicationDef {
@@ -185,6 +191,7 @@ pub enum FilterOp {
     In,
     Contains,
     StartsWith,
+    Ne,
     /// `param`, `param__in`, `param__contains`, `param__startswith`, ... (Pulp's name options)
     Text,
 }

@@ -74,6 +74,15 @@ pub async fn run_script(script: &str, fingerprint: &str, file: &Path) -> Result<
     Ok(sig)
 }
 
+/// Filters and orderings of the signing service list.
+pub fn list_spec() -> crate::resources::list::ListSpec {
+    use crate::resources::list::{FilterDef, ListSpec, Op, text_filters};
+    ListSpec::new("id", "pulp_created")
+        .filters(text_filters("name", "name"))
+        .filter(FilterDef::new("pulp_type", "pulp_type", Op::Exact))
+        .order(&[("pulp_created", "pulp_created"), ("name", "name")])
+}
+
 impl Depot {
     /// Sign `bytes` with the signing service `id`: (detached signature, public key).
     pub async fn sign_detached(
@@ -145,12 +154,7 @@ impl Depot {
         &self,
         params: &[(String, String)],
     ) -> Result<crate::resources::Listed, CoreError> {
-        use crate::resources::list::{FilterDef, ListSpec, Op, text_filters};
-        let spec = ListSpec::new("id", "pulp_created")
-            .filters(text_filters("name", "name"))
-            .filter(FilterDef::new("pulp_type", "pulp_type", Op::Exact))
-            .order(&[("pulp_created", "pulp_created"), ("name", "name")]);
-        let q = spec.build(self, params)?;
+        let q = list_spec().build(self, params)?;
         let page = q
             .run::<SigningServiceRow>(
                 &self.db.read,

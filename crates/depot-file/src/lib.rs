@@ -154,6 +154,16 @@ pub fn plugin() -> Plugin {
                 fields: SYNC_FIELDS,
                 schema: "FileRepositorySyncURL",
                 task: SYNC_TASK,
+                check: Some(|repo, args| {
+                    if args.get("mirror") == Some(&Value::Bool(true))
+                        && repo.get("autopublish") == Some(&Value::Bool(true))
+                    {
+                        return Err(CoreError::InvalidList(
+                            "Cannot use mirror mode with autopublished repository.".into(),
+                        ));
+                    }
+                    Ok(())
+                }),
             }),
             autopublish: Some(|depot, version, extra| {
                 async move {

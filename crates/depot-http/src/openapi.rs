@@ -206,6 +206,23 @@ fn components(depot: &Depot) -> Map<String, Value> {
         })),
     );
     s.add("PaginatedUserResponseList", paginated("UserResponse"));
+    s.add(
+        "SigningServiceResponse",
+        loose(json!({
+            "pulp_href": {"type": "string", "format": "uri", "readOnly": true},
+            "prn": {"type": "string", "readOnly": true},
+            "pulp_created": {"type": "string", "format": "date-time", "readOnly": true},
+            "pulp_last_updated": {"type": "string", "format": "date-time", "readOnly": true},
+            "name": {"type": "string"},
+            "public_key": {"type": "string"},
+            "pubkey_fingerprint": {"type": "string"},
+            "script": {"type": "string"},
+        })),
+    );
+    s.add(
+        "PaginatedSigningServiceResponseList",
+        paginated("SigningServiceResponse"),
+    );
     let group_fields: Vec<&Field> = users::GROUP_FIELDS.iter().collect();
     s.add("Group", object_schema(group_fields.clone(), true, false));
     s.add("PatchedGroup", object_schema(group_fields, true, true));

@@ -159,6 +159,40 @@ fn core_operations() -> Vec<Op> {
         .responds(200, Some("StatusResponse"))
         .tag("Status", "Inspect status of Pulp"),
         Op::new(
+            "signing_services_list",
+            Method::GET,
+            format!("{API}signing-services/"),
+            h(|r| async move { Ok(Reply::List(r.depot().signing_service_list(&r.query).await?)) }),
+        )
+        .perm(Perm::Authenticated)
+        .params(list_params(&depot_core::signing::list_spec()))
+        .responds(200, Some("PaginatedSigningServiceResponseList"))
+        .tag("Signing-Services", "List signing services"),
+        Op::new(
+            "signing_services_read",
+            Method::GET,
+            format!("{API}signing-services/{{id}}/"),
+            h(|r| async move {
+                let row = r
+                    .depot()
+                    .db
+                    .signing_service_get(&r.id()?)
+                    .await
+                    .map_err(depot_core::CoreError::from)?
+                    .ok_or_else(|| {
+                        depot_core::CoreError::NotFound(
+                            "No SigningService matches the given query.".into(),
+                        )
+                    })?;
+                ok(depot_core::signing::render(&row))
+            }),
+        )
+        .perm(Perm::Authenticated)
+        .href("signing_service_href", "")
+        .params(field_params())
+        .responds(200, Some("SigningServiceResponse"))
+        .tag("Signing-Services", "Inspect a signing service"),
+        Op::new(
             "livez_read",
             Method::GET,
             format!("{API}livez/"),

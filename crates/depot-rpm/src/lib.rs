@@ -32,7 +32,7 @@ pub const PULP_TYPE: &str = "rpm.rpm";
 pub const SYNC_TASK: &str = "pulp_rpm.app.tasks.synchronizing.synchronize";
 pub const PUBLISH_TASK: &str = "pulp_rpm.app.tasks.publishing.publish";
 /// The pulp_rpm version whose API depot reproduces.
-pub const RPM_VERSION: &str = "3.32.2";
+pub const RPM_VERSION: &str = "3.39.4";
 
 const CHECKSUMS: &[&str] = &["sha256", "sha384", "sha512"];
 const COMPRESSIONS: &[&str] = &["zstd", "gz", "none"];
@@ -346,19 +346,25 @@ macro_rules! filters {
 
 static PACKAGE_FILTERS: &[ContentFilter] = filters![
     "name" => "name" Text,
+    "name__ne" => "name" Ne,
     "epoch" => "epoch" Eq,
     "epoch__in" => "epoch" In,
+    "epoch__ne" => "epoch" Ne,
     "version" => "version" Eq,
     "version__in" => "version" In,
-    "release" => "release" Eq,
-    "release__in" => "release" In,
-    "arch" => "arch" Eq,
-    "arch__in" => "arch" In,
+    "version__ne" => "version" Ne,
+    "release" => "release" Text,
+    "release__ne" => "release" Ne,
+    "arch" => "arch" Text,
+    "arch__ne" => "arch" Ne,
     "pkgId" => "pkgId" Eq,
     "pkgId__in" => "pkgId" In,
     "checksum_type" => "checksum_type" Eq,
+    "checksum_type__in" => "checksum_type" In,
+    "checksum_type__ne" => "checksum_type" Ne,
     "location_href" => "location_href" Eq,
     "filename" => "relative_path" Eq,
+    "sha256" => "pkgId" Eq,
 ];
 
 static ADVISORY_FILTERS: &[ContentFilter] = filters![
@@ -366,22 +372,34 @@ static ADVISORY_FILTERS: &[ContentFilter] = filters![
     "id__in" => "id" In,
     "type" => "type" Eq,
     "type__in" => "type" In,
+    "type__ne" => "type" Ne,
     "severity" => "severity" Eq,
     "severity__in" => "severity" In,
+    "severity__ne" => "severity" Ne,
     "status" => "status" Eq,
+    "status__in" => "status" In,
+    "status__ne" => "status" Ne,
 ];
 
 static MODULEMD_FILTERS: &[ContentFilter] = filters![
     "name" => "name" Text,
     "stream" => "stream" Eq,
     "stream__in" => "stream" In,
+    "version" => "version" Eq,
+    "version__in" => "version" In,
     "context" => "context" Eq,
+    "context__in" => "context" In,
     "arch" => "arch" Eq,
+    "arch__in" => "arch" In,
+    "sha256" => "digest" Eq,
 ];
 
 static MODULE_NAME_FILTERS: &[ContentFilter] = filters![
     "module" => "module" Eq,
+    "module__in" => "module" In,
     "stream" => "stream" Eq,
+    "stream__in" => "stream" In,
+    "sha256" => "digest" Eq,
 ];
 
 static OBSOLETE_FILTERS: &[ContentFilter] = filters![];
@@ -482,29 +500,16 @@ pub fn plugin() -> Plugin {
     packages.upload = Some(UploadDef {
         fields: PACKAGE_UPLOAD_FIELDS,
         schema: "rpm.Package",
-        build: |depot, fields, artifact| {
+        build: |depot, _fields, artifact| {
             async move {
+                // Like Pulp, the package's path is its NVRA file name, whatever was asked.
                 let path = depot.blobs.path_for(&artifact.sha256);
-                let given = fields
-                    .get("relative_path")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
                 let sha = artifact.sha256.clone();
                 let size = artifact.size as u64;
-                let parsed = tokio::task::spawn_blocking(move || {
-                    let name = given.clone().unwrap_or_default();
-                    upload::read(&path, &sha, size, &name)
-                })
-                .await
-                .map_err(|e| CoreError::Internal(e.to_string()))?
-                .map_err(|e| CoreError::invalid("file", e))?;
-                let mut parsed = parsed;
-                if parsed.package.location_href.is_empty() {
-                    let p = &parsed.package;
-                    let arch = p.arch.clone();
-                    parsed.package.location_href =
-                        format!("{}-{}-{}.{arch}.rpm", p.name, p.version, p.release);
-                }
+                let parsed = tokio::task::spawn_blocking(move || upload::read(&path, &sha, size))
+                    .await
+                    .map_err(|e| CoreError::Internal(e.to_string()))?
+                    .map_err(|e| CoreError::invalid("file", e))?;
                 Ok(upload::unit(parsed, artifact.id.clone()))
             }
             .boxed()
@@ -554,6 +559,7 @@ pub fn plugin() -> Plugin {
                 fields: SYNC_FIELDS,
                 schema: "RpmRepositorySyncURL",
                 task: SYNC_TASK,
+                check: Some(check_sync),
             }),
             autopublish: Some(|depot, version, extra| {
                 async move {
@@ -701,6 +707,63 @@ pub fn plugin() -> Plugin {
             },
         ],
     }
+}
+
+/// Pulp's refusals of a sync request, in Pulp's order and words.
+fn check_sync(
+    repo: &serde_json::Map<String, Value>,
+    args: &serde_json::Map<String, Value>,
+) -> Result<(), CoreError> {
+    let set = |k: &str| args.get(k).is_some_and(|v| !v.is_null());
+    if set("mirror") && set("sync_policy") {
+        return Err(CoreError::invalid(
+            "non_field_errors",
+            "Cannot use 'mirror' and 'sync_policy' options simultaneously. The 'mirror' option is deprecated, please use 'sync_policy' only.",
+        ));
+    }
+    let policy = match args.get("sync_policy").and_then(Value::as_str) {
+        Some(p) => p,
+        None if args.get("mirror") == Some(&Value::Bool(true)) => "mirror_complete",
+        None => "additive",
+    };
+    if policy != "additive"
+        && repo
+            .get("retain_package_versions")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            > 0
+    {
+        return Err(CoreError::InvalidList(
+            "Cannot use 'retain_package_versions' in combination with a 'mirror_complete' or 'mirror_content_only' sync policy.".into(),
+        ));
+    }
+    if policy == "mirror_complete" && repo.get("autopublish") == Some(&Value::Bool(true)) {
+        return Err(CoreError::InvalidList(
+            "Cannot use 'autopublish' in combination with a 'mirror_complete' sync policy.".into(),
+        ));
+    }
+    let skips = args
+        .get("skip_types")
+        .and_then(Value::as_array)
+        .map(|a| a.len())
+        .unwrap_or(0);
+    if policy == "mirror_complete" && skips > 0 {
+        return Err(CoreError::InvalidList(
+            "Cannot use 'skip_types' in combination with a 'mirror_complete' sync policy.".into(),
+        ));
+    }
+    if let Some(Value::Array(types)) = args.get("skip_types") {
+        for t in types {
+            let s = t.as_str().unwrap_or_default();
+            if !["srpm", "treeinfo"].contains(&s) {
+                return Err(CoreError::invalid(
+                    "skip_types",
+                    format!("\"{s}\" is not a valid choice."),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `config.repo`: a dnf repository file pointing at the distribution.

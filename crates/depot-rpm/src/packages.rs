@@ -49,16 +49,13 @@ impl Package {
         )
     }
 
-    /// The file name the package is published under.
+    /// The file name the package is stored and published under, `name-version-release.arch.rpm`
+    /// (like Pulp, whatever the upstream file was called).
     pub fn filename(&self) -> String {
-        filename_of(&self.location_href)
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                format!(
-                    "{}-{}-{}.{}.rpm",
-                    self.name, self.version, self.release, self.arch
-                )
-            })
+        format!(
+            "{}-{}-{}.{}.rpm",
+            self.name, self.version, self.release, self.arch
+        )
     }
 }
 
@@ -386,6 +383,7 @@ mod tests {
         assert_eq!(foo.time_build, Some(1700000000));
         assert_eq!(foo.sourcerpm, "foo-1.0-1.el9.src.rpm");
         assert_eq!(foo.filename(), "foo-1.0-1.el9.x86_64.rpm");
+        assert_eq!(foo.location_href, "Packages/f/foo-1.0-1.el9.x86_64.rpm");
         let mut out = Vec::new();
         Fragment::write_with_location(&foo.fragment, "Packages/f/x.rpm", &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();

@@ -243,16 +243,15 @@ impl MetaWriter {
         self.blob.write(&rest).await.map_err(io)?;
         let digests = self.blob.finish().await.map_err(io)?;
         let checksum = digest_of(&digests, &opts.checksum_type);
-        let ext = if self.kind == "modules" {
-            ".yaml"
-        } else {
-            ".xml"
+        let base = match self.kind {
+            "modules" => "modules.yaml",
+            "group" => "comps.xml",
+            "primary" => "primary.xml",
+            "filelists" => "filelists.xml",
+            "other" => "other.xml",
+            _ => "updateinfo.xml",
         };
-        let name = format!(
-            "{checksum}-{}{ext}{}",
-            self.kind,
-            opts.compression.extension()
-        );
+        let name = format!("{checksum}-{base}{}", opts.compression.extension());
         depot
             .blobs
             .commit(self.blob, &digests.sha256)
@@ -434,6 +433,12 @@ async fn fragments_file(
     if !any {
         return Ok(None);
     }
+    // Like createrepo_c and Pulp: comps and modules.yaml are published uncompressed.
+    let plain = Options {
+        compression: Compression::None,
+        ..opts.clone()
+    };
+    let opts = &plain;
     let mut w = MetaWriter::new(depot, data_type, opts).await?;
     w.write(head.as_bytes().to_vec()).await?;
     for t in types {
@@ -694,7 +699,7 @@ pub async fn store_verbatim_publication(
         after = last.content_id.clone();
         for row in page {
             let d: Value = serde_json::from_str(&row.data).unwrap_or_default();
-            let path = d["location_href"].as_str().unwrap_or_default().to_string();
+            let path = d["source_href"].as_str().unwrap_or_default().to_string();
             if !path.is_empty() && taken.insert(path.clone()) {
                 files.push((path, row.content_artifact_id, None));
             }

@@ -360,14 +360,12 @@ pub async fn synchronize(ctx: TaskCtx) -> Result<TaskOutput, TaskError> {
             crate::publish::store_verbatim_publication(&depot, &version, verbatim).await?;
         ctx.created(&href, &prn);
     }
-    let Some(number) = number else {
-        return Ok(TaskOutput::default());
-    };
+    // Like Pulp: the result is the repository's version, the existing one when nothing changed.
     let version = depot
         .db
-        .version_get(&run.repository.id, number)
+        .version_get(&run.repository.id, latest)
         .await?
-        .ok_or_else(|| failed("the new version vanished"))?;
+        .ok_or_else(|| failed("the repository version vanished"))?;
     Ok(TaskOutput {
         result: Some(render_version(&depot, &version)),
     })
@@ -425,9 +423,9 @@ fn check_mirrorable(p: &packages::Package, url: &str) -> Result<(), TaskError> {
         return Ok(());
     };
     Err(failed(format!(
-        "The repository at {url} cannot be synced with the 'mirror_complete' sync policy: \
-         {why}, so its metadata cannot be served verbatim. Use the 'mirror_content_only' sync \
-         policy instead."
+        "[RPM0006] The repository at {url} uses features which are incompatible with 'mirror' \
+         sync (sync_policy 'mirror_complete'): {why}, so its metadata cannot be served verbatim. \
+         Sync it with the 'mirror_content_only' sync policy instead."
     )))
 }
 
@@ -629,8 +627,9 @@ async fn fetch_optional(
 fn refuse_unmirrorable(repomd: &Repomd, url: &str) -> Result<(), TaskError> {
     let why = |what: String| {
         Err(failed(format!(
-            "The repository at {url} cannot be synced with the 'mirror_complete' sync policy: \
-             {what}. Use the 'mirror_content_only' sync policy instead."
+            "[RPM0006] The repository at {url} uses features which are incompatible with \
+             'mirror' sync (sync_policy 'mirror_complete'): {what}. Sync it with the \
+             'mirror_content_only' sync policy instead."
         )))
     };
     for r in &repomd.records {

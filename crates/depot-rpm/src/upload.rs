@@ -95,7 +95,7 @@ fn primary_file(path: &str) -> bool {
 }
 
 /// Read the header of the package at `path`.
-pub fn read(path: &Path, sha256: &str, size: u64, filename: &str) -> Result<Parsed, String> {
+pub fn read(path: &Path, sha256: &str, size: u64) -> Result<Parsed, String> {
     let meta = PackageMetadata::open(path)
         .map_err(|e| format!("The file is not a valid RPM package: {e}"))?;
     let text = |r: Result<&str, rpm::Error>| r.map(str::to_string).unwrap_or_default();
@@ -277,7 +277,7 @@ pub fn read(path: &Path, sha256: &str, size: u64, filename: &str) -> Result<Pars
     }
     other.push_str("</package>");
 
-    let package = Package {
+    let mut package = Package {
         name,
         epoch,
         version,
@@ -287,13 +287,14 @@ pub fn read(path: &Path, sha256: &str, size: u64, filename: &str) -> Result<Pars
         checksum_type: "sha256".into(),
         summary,
         url,
-        location_href: filename.to_string(),
+        location_href: String::new(),
         location_base: None,
         size_package: Some(size),
         time_build: Some(build_time as i64),
         sourcerpm,
         fragment: Fragment::encode(cut, x.as_bytes()),
     };
+    package.location_href = package.filename();
     Ok(Parsed {
         package,
         filelists: filelists.into_bytes(),
@@ -339,7 +340,7 @@ mod tests {
             b"not an rpm at all, just some bytes that are long enough",
         )
         .unwrap();
-        let e = read(&f, "00", 10, "x.rpm").err().unwrap();
+        let e = read(&f, "00", 10).err().unwrap();
         assert!(e.contains("not a valid RPM"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -77,6 +77,24 @@ enum AdminCommand {
         #[arg(long, default_value_t = depot_core::core_tasks::ORPHAN_PROTECTION_TIME)]
         protection_time: i64,
     },
+    /// Register (or replace) a signing service: a script that makes a detached, ASCII-armored
+    /// signature of the file it is given (Pulp's AsciiArmoredDetachedSigningService). depot
+    /// runs it once to check it works.
+    ///
+    /// Example: `depot admin add-signing-service metadata /usr/local/bin/sign.sh
+    ///   --fingerprint 0123ABCD... --public-key key.asc`
+    AddSigningService {
+        name: String,
+        /// Called as `<script> <file>` with PULP_SIGNING_KEY_FINGERPRINT set; prints
+        /// `{"file": "<file>", "signature": "<signature file>"}`.
+        script: String,
+        /// Fingerprint of the signing key.
+        #[arg(long)]
+        fingerprint: String,
+        /// The ASCII-armored public key (published as repomd.xml.key, Release.gpg's key...).
+        #[arg(long)]
+        public_key: std::path::PathBuf,
+    },
     /// Re-hash every stored artifact and report any whose bytes do not match the database.
     /// Exits with status 1 when a problem is found.
     ///
@@ -297,6 +315,26 @@ async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<Exit
                 .await
                 .map_err(|e| e.to_string())?;
             println!("Removed {units} orphaned content units and {artifacts} artifacts.");
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::AddSigningService {
+            name,
+            script,
+            fingerprint,
+            public_key,
+        } => {
+            let key = std::fs::read_to_string(&public_key)
+                .map_err(|e| format!("cannot read {}: {e}", public_key.display()))?;
+            let script = std::fs::canonicalize(&script)
+                .map_err(|e| format!("cannot find the script {script}: {e}"))?;
+            let row = depot
+                .add_signing_service(&name, &script.to_string_lossy(), &fingerprint, &key)
+                .await
+                .map_err(|e| format!("cannot add signing service '{name}': {e}"))?;
+            println!(
+                "Signing service '{name}' is {}",
+                depot_core::signing::signing_service_href(&row.id)
+            );
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::Check => {

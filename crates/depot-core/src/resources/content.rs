@@ -92,6 +92,7 @@ pub fn list_spec(cdef: &ContentDef) -> ListSpec {
             FilterOp::In => spec.filter(FilterDef::new(f.param, &expr, Op::In)),
             FilterOp::Contains => spec.filter(FilterDef::new(f.param, &expr, Op::Contains)),
             FilterOp::StartsWith => spec.filter(FilterDef::new(f.param, &expr, Op::StartsWith)),
+            FilterOp::Ne => spec.filter(FilterDef::new(f.param, &expr, Op::Ne)),
             FilterOp::Text => spec.filters(text_filters(f.param, &expr)),
         };
         spec.orderings.push((f.field.to_string(), expr));

@@ -469,13 +469,8 @@ impl Depot {
         let remote = self.db.remote_get(&remote_id).await?.ok_or_else(|| {
             CoreError::invalid("remote", "Invalid hyperlink - Object does not exist.")
         })?;
-        let extra = obj(&row.extra);
-        if args.get("mirror") == Some(&Value::Bool(true))
-            && extra.get("autopublish") == Some(&Value::Bool(true))
-        {
-            return Err(CoreError::InvalidList(
-                "Cannot use mirror mode with autopublished repository.".into(),
-            ));
+        if let Some(check) = sync.check {
+            check(&obj(&row.extra), &args)?;
         }
         let remote_prn = self
             .plugins

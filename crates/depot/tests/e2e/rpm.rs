@@ -298,3 +298,349 @@ async fn layout_checksum_and_compression_options() {
         );
     }
 }
+
+fn progress_codes(task: &Value) -> Vec<String> {
+    task["progress_reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn error_of(task: &Value) -> String {
+    task["error"]["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn fetch_bytes(url: &str) -> (u16, Vec<u8>) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_complete_serves_upstream_metadata_verbatim() {
+    let upstream = RpmUpstream::new(RepoOptions::full()).await;
+    let depot = DepotServer::start(BIN).await;
+    let remote = rpm_remote(&depot, "m", &upstream.url(), "on_demand").await;
+    let repo = rpm_repository(&depot, "m", &remote, json!({})).await;
+    let t = sync(&depot, &repo, json!({"sync_policy": "mirror_complete"})).await;
+    assert_eq!(t["state"], "completed", "{t}");
+    let publication = t["created_resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|h| h.contains("/publications/rpm/rpm/"))
+        .expect("mirror_complete creates a publication")
+        .to_string();
+    let base_url = distribute(&depot, "mirror", &publication).await;
+    for file in [
+        "repodata/repomd.xml",
+        "repodata/repomd.xml.asc",
+        "repodata/repomd.xml.key",
+    ] {
+        let (status, got) = fetch_bytes(&format!("{base_url}{file}")).await;
+        assert_eq!(status, 200, "{file}");
+        let want = std::fs::read(upstream.info.dir.join(file)).unwrap();
+        assert!(got == want, "{file} is not upstream's, byte for byte");
+    }
+    for r in upstream.info.records() {
+        let (status, got) = fetch_bytes(&format!("{base_url}{}", r.location_href)).await;
+        assert_eq!(status, 200, "{}", r.location_href);
+        assert_eq!(
+            got,
+            std::fs::read(upstream.info.dir.join(&r.location_href)).unwrap()
+        );
+    }
+    // dnf verifies the upstream signature with the upstream key, served by depot
+    let mut repo_cfg = DnfRepo::baseurl("mirror", &base_url);
+    repo_cfg.repo_gpgcheck = true;
+    repo_cfg.gpgkey = Some(format!("{base_url}repodata/repomd.xml.key"));
+    let root = tempdir();
+    dnf_installs(root.path(), &base_url, &upstream.info, repo_cfg);
+
+    // unchanged upstream: the next sync is skipped
+    let again = sync(&depot, &repo, json!({"sync_policy": "mirror_complete"})).await;
+    assert_eq!(again["state"], "completed", "{again}");
+    assert!(
+        progress_codes(&again).contains(&"sync.was_skipped".to_string()),
+        "{again}"
+    );
+    assert_eq!(latest_version(&depot, &repo).await, 1);
+    // a different policy is a different sync
+    let other = sync(&depot, &repo, json!({"sync_policy": "mirror_content_only"})).await;
+    assert_eq!(other["state"], "completed", "{other}");
+    assert!(!progress_codes(&other).contains(&"sync.was_skipped".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_complete_refuses_what_it_cannot_mirror() {
+    let depot = DepotServer::start(BIN).await;
+    let cases = [
+        (
+            "xml-base",
+            RepoOptions {
+                xml_base: Some("http://127.0.0.1:9/elsewhere/".into()),
+                ..Default::default()
+            },
+            "xml:base",
+        ),
+        (
+            "outside",
+            RepoOptions {
+                layout: PackageLayout::Outside("pool".into()),
+                ..Default::default()
+            },
+            "../",
+        ),
+    ];
+    for (name, opts, cause) in cases {
+        let upstream = RpmUpstream::new(opts).await;
+        let remote = rpm_remote(&depot, name, &upstream.url(), "immediate").await;
+        let repo = rpm_repository(&depot, name, &remote, json!({})).await;
+        let t = sync(&depot, &repo, json!({"sync_policy": "mirror_complete"})).await;
+        assert_eq!(t["state"], "failed", "{t}");
+        let e = error_of(&t);
+        assert!(e.contains("mirror_complete") && e.contains(cause), "{e}");
+        assert_eq!(
+            latest_version(&depot, &repo).await,
+            0,
+            "nothing was committed"
+        );
+        if name == "outside" {
+            // the same repository syncs fine when metadata is regenerated
+            let t = sync(&depot, &repo, json!({"sync_policy": "mirror_content_only"})).await;
+            assert_eq!(t["state"], "completed", "{t}");
+            let base_url = publish(&depot, &repo, name, json!({})).await;
+            let root = tempdir();
+            dnf_installs(
+                root.path(),
+                &base_url,
+                &upstream.info,
+                DnfRepo::baseurl("depot", &base_url),
+            );
+        }
+    }
+    // delta RPM metadata
+    let upstream = RpmUpstream::new(RepoOptions::default()).await;
+    let delta = upstream.info.dir.join("prestodelta.xml");
+    std::fs::write(&delta, "<?xml version=\"1.0\"?>\n<prestodelta/>\n").unwrap();
+    rf::add_repodata(&upstream.info.dir, &delta, "prestodelta", "gz", "sha256");
+    let remote = rpm_remote(&depot, "delta", &upstream.url(), "on_demand").await;
+    let repo = rpm_repository(&depot, "delta", &remote, json!({})).await;
+    let t = sync(&depot, &repo, json!({"sync_policy": "mirror_complete"})).await;
+    assert_eq!(t["state"], "failed", "{t}");
+    assert!(error_of(&t).contains("prestodelta"), "{}", error_of(&t));
+    // requests Pulp refuses outright
+    for (body, says) in [
+        (
+            json!({"sync_policy": "mirror_complete", "skip_types": ["srpm"]}),
+            "skip_types",
+        ),
+        (
+            json!({"sync_policy": "additive", "mirror": true}),
+            "simultaneously",
+        ),
+        (json!({"skip_types": ["bogus"]}), "not a valid choice"),
+        (json!({"sync_policy": "sideways"}), "not a valid choice"),
+    ] {
+        let (status, answer) = depot
+            .call(Method::POST, &format!("{repo}sync/"), Some(&body))
+            .await;
+        assert_eq!(status, 400, "{body} -> {answer}");
+        assert!(answer.to_string().contains(says), "{body} -> {answer}");
+    }
+    let published = rpm_repository(&depot, "auto", &remote, json!({"autopublish": true})).await;
+    let (status, answer) = depot
+        .call(
+            Method::POST,
+            &format!("{published}sync/"),
+            Some(&json!({"sync_policy": "mirror_complete"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("autopublish"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn additive_keeps_and_mirror_content_only_drops() {
+    let dir = tempdir();
+    let rpms = build_standard(&dir.path().join("rpms"));
+    let repo_dir = dir.path().join("repo");
+    let first = create_repo(&repo_dir, &rpms, &RepoOptions::default());
+    let server = Upstream::start(dir.path()).await;
+    let depot = DepotServer::start(BIN).await;
+    let remote = rpm_remote(&depot, "r", &server.url("repo/"), "immediate").await;
+    let repo = rpm_repository(&depot, "r", &remote, json!({})).await;
+    assert_eq!(sync(&depot, &repo, json!({})).await["state"], "completed");
+
+    // upstream drops a package
+    let fewer: Vec<_> = rpms
+        .iter()
+        .filter(|p| !p.to_string_lossy().contains("depot-docs"))
+        .cloned()
+        .collect();
+    let second = create_repo(&repo_dir, &fewer, &RepoOptions::default());
+    assert_eq!(second.packages.len() + 1, first.packages.len());
+    let t = sync(&depot, &repo, json!({"sync_policy": "additive"})).await;
+    assert_eq!(t["state"], "completed", "{t}");
+    assert_eq!(
+        latest_version(&depot, &repo).await,
+        1,
+        "nothing new: no version"
+    );
+    let t = sync(&depot, &repo, json!({"sync_policy": "mirror_content_only"})).await;
+    assert_eq!(t["state"], "completed", "{t}");
+    assert_eq!(latest_version(&depot, &repo).await, 2);
+    assert_eq!(
+        t["result"]["content_summary"]["removed"]["rpm.package"]["count"], 1,
+        "{t}"
+    );
+    let v2 = depot
+        .get(&format!(
+            "content/rpm/packages/?repository_version={repo}versions/2/"
+        ))
+        .await;
+    assert_eq!(count(&v2), second.packages.len() as i64);
+    let base_url = publish(&depot, &repo, "fewer", json!({})).await;
+    let root = tempdir();
+    dnf_installs(
+        root.path(),
+        &base_url,
+        &second,
+        DnfRepo::baseurl("depot", &base_url),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_publication_verified_by_dnf() {
+    let upstream = RpmUpstream::new(RepoOptions::default()).await;
+    let mut depot = DepotServer::start(BIN).await;
+    let key = rf::GpgKey::generate("depot test signing <signing@depot.invalid>");
+    let work = tempdir();
+    let script = work.path().join("sign.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nset -e\ngpg --homedir '{}' --batch --yes --pinentry-mode loopback --armor \
+             --detach-sign --local-user \"$PULP_SIGNING_KEY_FINGERPRINT\" --output \"$1.asc\" \"$1\"\n\
+             printf '{{\"file\": \"%s\", \"signature\": \"%s\"}}' \"$1\" \"$1.asc\"\n",
+            key.home().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let public = work.path().join("key.asc");
+    std::fs::write(&public, &key.public_key).unwrap();
+    let admin = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .args(["admin"])
+            .args(args)
+            .args(["--data-dir", depot.data_dir.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    // a script that does not sign is refused
+    let bad = work.path().join("bad.sh");
+    std::fs::write(&bad, "#!/bin/sh\necho nope\n").unwrap();
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = admin(&[
+        "add-signing-service",
+        "bad",
+        bad.to_str().unwrap(),
+        "--fingerprint",
+        &key.fingerprint,
+        "--public-key",
+        public.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must print"),
+        "{out:?}"
+    );
+    let out = admin(&[
+        "add-signing-service",
+        "metadata",
+        script.to_str().unwrap(),
+        "--fingerprint",
+        &key.fingerprint,
+        "--public-key",
+        public.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    depot.restart().await;
+    let services = depot.get("signing-services/?name=metadata").await;
+    assert_eq!(count(&services), 1, "{services}");
+    let service = services["results"][0]["pulp_href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        services["results"][0]["pubkey_fingerprint"],
+        key.fingerprint
+    );
+
+    let remote = rpm_remote(&depot, "s", &upstream.url(), "on_demand").await;
+    let bogus = depot
+        .call(
+            Method::POST,
+            "repositories/rpm/rpm/",
+            Some(&json!({"name": "x", "metadata_signing_service": "/pulp/api/v3/signing-services/nope/"})),
+        )
+        .await;
+    assert_eq!(bogus.0, 400, "{:?}", bogus.1);
+    assert!(
+        bogus.1["metadata_signing_service"].is_array(),
+        "{:?}",
+        bogus.1
+    );
+    let repo = rpm_repository(
+        &depot,
+        "s",
+        &remote,
+        json!({"metadata_signing_service": service, "autopublish": true}),
+    )
+    .await;
+    let t = sync(&depot, &repo, json!({})).await;
+    assert_eq!(t["state"], "completed", "{t}");
+    let publication = t["created_resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|h| h.contains("/publications/rpm/rpm/"))
+        .expect("autopublish publishes")
+        .to_string();
+    let base_url = distribute(&depot, "signed", &publication).await;
+    let (status, served_key) = fetch_bytes(&format!("{base_url}repodata/repomd.xml.key")).await;
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8(served_key).unwrap(), key.public_key);
+    let mut cfg = DnfRepo::baseurl("signed", &base_url);
+    cfg.repo_gpgcheck = true;
+    cfg.gpgkey = Some(format!("{base_url}repodata/repomd.xml.key"));
+    let root = tempdir();
+    dnf_installs(root.path(), &base_url, &upstream.info, cfg.clone());
+    let config = reqwest::get(format!("{base_url}config.repo"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(config.contains("repo_gpgcheck=1"), "{config}");
+    assert!(config.contains("repodata/repomd.xml.key"), "{config}");
+
+    // a signature by another key is rejected by dnf
+    let other = rf::GpgKey::generate("someone else <else@depot.invalid>");
+    let mut wrong = DnfRepo::baseurl("signed", &base_url);
+    wrong.repo_gpgcheck = true;
+    let other_key = work.path().join("other.asc");
+    std::fs::write(&other_key, &other.public_key).unwrap();
+    wrong.gpgkey = Some(format!("file://{}", other_key.display()));
+    let root = tempdir();
+    let out = rf::dnf(root.path(), &[wrong], &["repoquery"]);
+    assert!(!out.success, "dnf accepted a signature by the wrong key");
+}

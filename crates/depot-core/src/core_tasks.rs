@@ -38,6 +38,7 @@ pub fn plugin() -> Plugin {
         distributions: vec![],
         content: vec![],
         content_guards: crate::resources::content_guards::types(),
+        actions: vec![],
         tasks: vec![
             TaskDef {
                 name: GENERAL_CREATE,

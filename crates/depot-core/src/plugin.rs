@@ -221,6 +221,29 @@ pub type UnitBuilder = fn(
     ArtifactRow,
 ) -> BoxFuture<'static, Result<NewUnit, CoreError>>;
 
+/// An operation of a content type outside the typed resources, e.g. rpm's `POST rpm/copy/`:
+/// a JSON (or form) body in, a task out (202).
+#[derive(Clone, Debug)]
+pub struct ActionDef {
+    /// Below the API root, e.g. `rpm/copy/`.
+    pub path: &'static str,
+    pub operation_id: &'static str,
+    /// The request schema's name and fields (for the OpenAPI document).
+    pub schema: &'static str,
+    pub fields: &'static [Field],
+    pub tag: &'static str,
+    pub summary: &'static str,
+    pub run: ActionFn,
+}
+
+/// Check the request (with the caller's identity) and dispatch its task; returns the task's
+/// href.
+pub type ActionFn = fn(
+    Arc<Depot>,
+    Map<String, Value>,
+    Option<crate::auth::User>,
+) -> BoxFuture<'static, Result<String, CoreError>>;
+
 /// A task function: runs in a worker with the task's context.
 pub type TaskFn = fn(TaskCtx) -> BoxFuture<'static, Result<TaskOutput, TaskError>>;
 
@@ -253,6 +276,7 @@ pub struct Plugin {
     /// Content guard types (core's: rbac, header, composite).
     pub content_guards: Vec<TypeDef>,
     pub tasks: Vec<TaskDef>,
+    pub actions: Vec<ActionDef>,
 }
 
 /// All registered plugins, with lookups by type.

@@ -241,6 +241,7 @@ pub fn plugin() -> Plugin {
             }),
         }],
         content_guards: vec![],
+        actions: vec![],
         tasks: vec![
             TaskDef {
                 name: SYNC_TASK,

@@ -147,6 +147,12 @@ fn components(depot: &Depot) -> Map<String, Value> {
     for p in depot.plugins.publications() {
         s.typed(&p.def, &publications::fields(&p.def));
     }
+    for a in depot.plugins.list.iter().flat_map(|p| p.actions.iter()) {
+        s.add(
+            a.schema,
+            object_schema(a.fields.iter().collect::<Vec<_>>(), true, false),
+        );
+    }
     for d in depot.plugins.distributions() {
         s.typed(&d.def, &distributions::fields(&d.def));
     }

@@ -112,7 +112,32 @@ pub fn operations(depot: &Depot) -> Vec<Op> {
         }
         ops.extend(typed);
     }
+    for action in depot.plugins.list.iter().flat_map(|p| p.actions.iter()) {
+        ops.push(action_operation(action.clone()));
+    }
     ops
+}
+
+/// A content type's own operation: body validated against its fields, the action checks the
+/// caller's permissions and dispatches a task.
+fn action_operation(a: depot_core::plugin::ActionDef) -> Op {
+    Op::new(
+        a.operation_id,
+        Method::POST,
+        format!("{API}{}", a.path),
+        hd(a.clone(), |mut r, a| async move {
+            let b = r.payload().await?;
+            let fields: Vec<&depot_core::fields::Field> = a.fields.iter().collect();
+            let args = depot_core::fields::validate(&fields, &b.fields, false, b.source())
+                .map_err(depot_core::CoreError::Invalid)?;
+            let task = (a.run)(r.depot().clone(), args, r.user.clone()).await?;
+            Ok(Reply::Outcome(Outcome::Task(task)))
+        }),
+    )
+    .perm(Perm::Authenticated)
+    .body(a.schema, JSON_BODY)
+    .responds(202, Some("AsyncOperationResponse"))
+    .tag(a.tag, a.summary)
 }
 
 /// The permission each operation of a typed resource needs, from its action: list for any

@@ -7,6 +7,7 @@
 //! repodata. Uploaded packages get the same fragments from their header.
 
 pub mod compress;
+pub mod copy;
 pub mod mirrors;
 pub mod modules;
 pub mod packages;
@@ -24,8 +25,8 @@ use serde_json::Value;
 use depot_core::CoreError;
 use depot_core::fields::{Default, Field, Kind};
 use depot_core::plugin::{
-    ContentDef, ContentFilter, DistributionDef, Family, FilterOp, Plugin, PublicationDef,
-    RepositoryDef, SyncDef, TaskDef, TypeDef, UploadDef,
+    ActionDef, ContentDef, ContentFilter, DistributionDef, Family, FilterOp, Plugin,
+    PublicationDef, RepositoryDef, SyncDef, TaskDef, TypeDef, UploadDef,
 };
 
 pub const PULP_TYPE: &str = "rpm.rpm";
@@ -136,6 +137,15 @@ static DISTRIBUTION_FIELDS: &[Field] = &[
         .default(Default::Bool(false))
         .help("An option specifying whether Pulp should generate *.repo files."),
     Field::new("checkpoint", Kind::Bool).default(Default::Bool(false)),
+];
+
+static COPY_FIELDS: &[Field] = &[
+    Field::new("config", Kind::Json("object"))
+        .required()
+        .help("A JSON document describing sources, destinations, and content to be copied"),
+    Field::new("dependency_solving", Kind::Bool)
+        .default(Default::Bool(true))
+        .help("Also copy dependencies of any packages being copied. NOTE: This argument is ignored for non-RPM content."),
 ];
 
 static PACKAGE_FIELDS: &[Field] = &[
@@ -696,6 +706,21 @@ pub fn plugin() -> Plugin {
             ),
         ],
         content_guards: vec![],
+        actions: vec![ActionDef {
+            path: "rpm/copy/",
+            operation_id: "copy_content",
+            schema: "Copy",
+            fields: COPY_FIELDS,
+            tag: "Rpm: Copy",
+            summary: "Copy content",
+            run: |depot, body, user| {
+                async move {
+                    let task = copy::dispatch(&depot, &body, user.as_ref()).await?;
+                    Ok(depot_core::href::task(&task.id))
+                }
+                .boxed()
+            },
+        }],
         tasks: vec![
             TaskDef {
                 name: SYNC_TASK,
@@ -704,6 +729,10 @@ pub fn plugin() -> Plugin {
             TaskDef {
                 name: PUBLISH_TASK,
                 run: |ctx| publish::publish(ctx).boxed(),
+            },
+            TaskDef {
+                name: copy::COPY_TASK,
+                run: copy::run,
             },
         ],
     }

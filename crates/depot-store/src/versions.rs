@@ -551,3 +551,22 @@ async fn summary_of(
     s.present.extend(rows);
     Ok(s)
 }
+
+impl Db {
+    /// Ids of the content in a version (for copies; a version's ids fit in memory).
+    pub async fn version_content_ids(
+        &self,
+        repository_id: &str,
+        number: i64,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT content_id FROM repository_content WHERE repository_id = ? \
+             AND version_added <= ? AND (version_removed IS NULL OR version_removed > ?)",
+        )
+        .bind(repository_id)
+        .bind(number)
+        .bind(number)
+        .fetch_all(&self.read)
+        .await?)
+    }
+}

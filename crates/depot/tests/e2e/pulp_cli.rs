@@ -7,15 +7,15 @@ use serde_json::Value;
 
 use crate::common::{BIN, files_in, tempdir};
 
-struct Pulp {
-    exe: PathBuf,
-    url: String,
-    home: tempfile::TempDir,
+pub struct Pulp {
+    pub exe: PathBuf,
+    pub url: String,
+    pub home: tempfile::TempDir,
 }
 
 impl Pulp {
     /// Run one pulp-cli command; it must exit 0. Returns stdout parsed as JSON (Null if none).
-    async fn ok(&self, args: &[&str]) -> Value {
+    pub async fn ok(&self, args: &[&str]) -> Value {
         let (exe, url, home) = (
             self.exe.clone(),
             self.url.clone(),

@@ -644,3 +644,202 @@ async fn signed_publication_verified_by_dnf() {
     let out = rf::dnf(root.path(), &[wrong], &["repoquery"]);
     assert!(!out.success, "dnf accepted a signature by the wrong key");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulp_cli_rpm_workflow() {
+    let exe = depot_testkit::tools::require("pulp", "PULP_CLI");
+    let upstream = RpmUpstream::new(RepoOptions::full()).await;
+    let depot = DepotServer::start(BIN).await;
+    let pulp = crate::pulp_cli::Pulp {
+        exe,
+        url: depot.url.clone(),
+        home: tempdir(),
+    };
+    // advertising rpm must not break the rest of the CLI
+    pulp.ok(&["file", "repository", "list"]).await;
+
+    pulp.ok(&[
+        "rpm",
+        "remote",
+        "create",
+        "--name",
+        "up",
+        "--url",
+        &upstream.url(),
+        "--policy",
+        "on_demand",
+    ])
+    .await;
+    pulp.ok(&[
+        "rpm",
+        "repository",
+        "create",
+        "--name",
+        "train",
+        "--remote",
+        "up",
+    ])
+    .await;
+    pulp.ok(&[
+        "rpm",
+        "repository",
+        "sync",
+        "--name",
+        "train",
+        "--sync-policy",
+        "mirror_content_only",
+    ])
+    .await;
+    let listed = pulp
+        .ok(&[
+            "rpm",
+            "content",
+            "list",
+            "--name",
+            "depot-tool",
+            "--limit",
+            "10",
+        ])
+        .await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let advisories = pulp
+        .ok(&["rpm", "content", "-t", "advisory", "list", "--limit", "50"])
+        .await;
+    assert_eq!(
+        advisories.as_array().map(Vec::len),
+        Some(upstream.info.advisories.len()),
+        "{advisories}"
+    );
+    let modules = pulp.ok(&["rpm", "content", "-t", "modulemd", "list"]).await;
+    assert_eq!(
+        modules.as_array().map(Vec::len),
+        Some(upstream.info.modules.len())
+    );
+    let publication = pulp
+        .ok(&[
+            "rpm",
+            "publication",
+            "create",
+            "--repository",
+            "train",
+            "--checksum-type",
+            "sha512",
+        ])
+        .await;
+    assert_eq!(publication["checksum_type"], "sha512", "{publication}");
+    let href = publication["pulp_href"].as_str().unwrap().to_string();
+    let dist = pulp
+        .ok(&[
+            "rpm",
+            "distribution",
+            "create",
+            "--name",
+            "train",
+            "--base-path",
+            "train",
+            "--publication",
+            &href,
+        ])
+        .await;
+    let base_url = dist["base_url"].as_str().unwrap().to_string();
+    let root = tempdir();
+    dnf_installs(
+        root.path(),
+        &base_url,
+        &upstream.info,
+        DnfRepo::baseurl("train", &base_url),
+    );
+
+    // upload a locally built package into a second repository, then copy it into the first
+    let extra = rf::build_rpm(
+        &tempdir().keep(),
+        &rf::PackageSpec::new("depot-hotfix", "1.0", "1"),
+    );
+    pulp.ok(&["rpm", "repository", "create", "--name", "builds"])
+        .await;
+    let uploaded = pulp
+        .ok(&[
+            "rpm",
+            "content",
+            "upload",
+            "--file",
+            extra.to_str().unwrap(),
+            "--repository",
+            "builds",
+            "--no-publish",
+        ])
+        .await;
+    assert_eq!(uploaded["name"], "depot-hotfix", "{uploaded}");
+    assert_eq!(uploaded["location_href"], "depot-hotfix-1.0-1.noarch.rpm");
+    // the same file again, without a repository: the same unit
+    let again = pulp
+        .ok(&[
+            "rpm",
+            "content",
+            "upload",
+            "--file",
+            extra.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(again["pulp_href"], uploaded["pulp_href"], "{again}");
+    let builds = pulp
+        .ok(&["rpm", "repository", "show", "--name", "builds"])
+        .await;
+    let train = pulp
+        .ok(&["rpm", "repository", "show", "--name", "train"])
+        .await;
+    let config = json!([{
+        "source_repo_version": builds["latest_version_href"],
+        "dest_repo": train["pulp_href"],
+    }])
+    .to_string();
+    pulp.ok(&["rpm", "copy", "--config", &config]).await;
+    let train = pulp
+        .ok(&["rpm", "repository", "show", "--name", "train"])
+        .await;
+    assert!(
+        train["latest_version_href"]
+            .as_str()
+            .unwrap()
+            .ends_with("/versions/2/"),
+        "{train}"
+    );
+    let publication = pulp
+        .ok(&["rpm", "publication", "create", "--repository", "train"])
+        .await;
+    pulp.ok(&[
+        "rpm",
+        "distribution",
+        "update",
+        "--name",
+        "train",
+        "--publication",
+        publication["pulp_href"].as_str().unwrap(),
+    ])
+    .await;
+    let root = tempdir();
+    let found = rf::dnf_repoquery(root.path(), DnfRepo::baseurl("train", &base_url), &[]);
+    assert!(
+        found.iter().any(|n| n.starts_with("depot-hotfix-0:1.0-1")),
+        "{found:?}"
+    );
+    let out = rf::dnf(
+        root.path(),
+        &[DnfRepo::baseurl("train", &base_url)],
+        &[
+            "install",
+            "--downloadonly",
+            "--destdir",
+            root.path().join("d").to_str().unwrap(),
+            "depot-hotfix",
+        ],
+    );
+    assert!(out.success, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        rf::file_digest(
+            &root.path().join("d/depot-hotfix-1.0-1.noarch.rpm"),
+            "sha256"
+        ),
+        rf::file_digest(&extra, "sha256")
+    );
+}

@@ -122,12 +122,19 @@ impl Capture {
     }
 }
 
-/// A parse error with the position in the document.
-pub fn error<R>(what: &str, reader: &Reader<R>, e: impl std::fmt::Display) -> String {
-    format!(
-        "{what} is not valid XML (at byte {}): {e}",
-        reader.buffer_position()
-    )
+/// A parse error with the position in the document. Read errors come from decompression:
+/// the file is truncated or corrupt.
+pub fn error<R>(what: &str, reader: &Reader<R>, e: quick_xml::Error) -> String {
+    match e {
+        quick_xml::Error::Io(io) => format!(
+            "{what} could not be decompressed (the file is truncated or corrupt) after {} bytes: {io}",
+            reader.buffer_position()
+        ),
+        e => format!(
+            "{what} is not valid XML (at byte {}): {e}",
+            reader.buffer_position()
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -843,3 +843,158 @@ async fn pulp_cli_rpm_workflow() {
         rf::file_digest(&extra, "sha256")
     );
 }
+
+/// Replace the checksum and size repomd.xml gives for `kind` with those of its file as it is
+/// now (so only what is inside the file is wrong).
+fn refresh_record(repo: &RepoInfo, kind: &str) {
+    let record = repo.record(kind).unwrap();
+    let file = repo.dir.join(&record.location_href);
+    let sha = rf::file_digest(&file, &record.checksum_type);
+    let size = std::fs::metadata(&file).unwrap().len();
+    let xml = std::fs::read_to_string(&repo.repomd).unwrap();
+    let xml = xml.replace(
+        &format!(">{}</checksum>", record.checksum),
+        &format!(">{sha}</checksum>"),
+    );
+    let xml = match record.size {
+        Some(old) => xml.replacen(
+            &format!("<size>{old}</size>"),
+            &format!("<size>{size}</size>"),
+            1,
+        ),
+        None => xml,
+    };
+    std::fs::write(&repo.repomd, xml).unwrap();
+    // a signature would no longer match; these repositories are unsigned
+    let _ = std::fs::remove_file(repo.dir.join("repodata/repomd.xml.asc"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_upstreams_fail_clearly_and_change_nothing() {
+    let dir = tempdir();
+    let mut specs = rf::standard_packages();
+    let rpms = rf::build_rpms(&dir.path().join("rpms"), &specs);
+    specs.push(rf::PackageSpec::new("depot-late", "1.0", "1"));
+    let late = rf::build_rpm(&dir.path().join("rpms"), specs.last().unwrap());
+    let mut all = rpms.clone();
+    all.push(late.clone());
+    let good = create_repo(&dir.path().join("good"), &rpms, &RepoOptions::default());
+    let make = |name: &str, compress: &str| {
+        create_repo(
+            &dir.path().join(name),
+            &all,
+            &RepoOptions {
+                compress: compress.into(),
+                layout: PackageLayout::Flat,
+                ..Default::default()
+            },
+        )
+    };
+    // 1. primary.xml.gz whose bytes do not match repomd.xml
+    let corrupt = make("corrupt", "gz");
+    let primary = corrupt
+        .dir
+        .join(corrupt.record("primary").unwrap().location_href);
+    let mut bytes = std::fs::read(&primary).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&primary, bytes).unwrap();
+    // 2. primary.xml.xz cut in half, repomd.xml updated to match the cut file
+    let truncated = make("truncated", "xz");
+    let primary = truncated
+        .dir
+        .join(truncated.record("primary").unwrap().location_href);
+    let bytes = std::fs::read(&primary).unwrap();
+    std::fs::write(&primary, &bytes[..bytes.len() / 2]).unwrap();
+    refresh_record(&truncated, "primary");
+    // 3. a package that is not there (404) in immediate mode
+    let missing = make("missing", "gz");
+    std::fs::remove_file(missing.dir.join(late.file_name().unwrap())).unwrap();
+    // 4. a package whose size differs from the metadata
+    let resized = make("resized", "gz");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(resized.dir.join(late.file_name().unwrap()))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"trailing bytes").unwrap();
+    // 5. repomd.xml that is not XML
+    let garbage = make("garbage", "gz");
+    std::fs::write(&garbage.repomd, "<repomd><data type=").unwrap();
+
+    let server = Upstream::start(dir.path()).await;
+    let depot = DepotServer::start(BIN).await;
+    let remote = rpm_remote(&depot, "r", &server.url("good/"), "immediate").await;
+    let repo = rpm_repository(&depot, "r", &remote, json!({})).await;
+    let t = sync(&depot, &repo, json!({})).await;
+    assert_eq!(t["state"], "completed", "{t}");
+    let base_url = publish(&depot, &repo, "before", json!({})).await;
+    let v1 = format!("{repo}versions/1/");
+    let before = count(
+        &depot
+            .get(&format!("content/rpm/packages/?repository_version={v1}"))
+            .await,
+    );
+    assert_eq!(before, good.packages.len() as i64);
+
+    for (name, says) in [
+        ("corrupt", vec!["primary", "mismatch"]),
+        ("truncated", vec!["primary", "truncated or corrupt"]),
+        ("missing", vec!["404", "depot-late"]),
+        ("resized", vec!["size", "depot-late"]),
+        ("garbage", vec!["repomd.xml"]),
+    ] {
+        let (status, _) = depot
+            .call(
+                Method::PATCH,
+                &remote,
+                Some(&json!({"url": server.url(&format!("{name}/"))})),
+            )
+            .await;
+        assert!(status.is_success(), "{status}");
+        let t = sync(&depot, &repo, json!({})).await;
+        assert_eq!(t["state"], "failed", "{name}: {t}");
+        let e = error_of(&t);
+        for word in says {
+            assert!(e.contains(word), "{name}: error lacks '{word}': {e}");
+        }
+        assert_eq!(
+            latest_version(&depot, &repo).await,
+            1,
+            "{name} changed the repository"
+        );
+        let now = count(
+            &depot
+                .get(&format!("content/rpm/packages/?repository_version={v1}"))
+                .await,
+        );
+        assert_eq!(now, before, "{name} changed version 1");
+    }
+    // what was published before is still served, intact
+    let root = tempdir();
+    dnf_installs(
+        root.path(),
+        &base_url,
+        &good,
+        DnfRepo::baseurl("before", &base_url),
+    );
+
+    // a file that is not an RPM is refused on upload, with a reason
+    let bogus = dir.path().join("bogus.rpm");
+    std::fs::write(&bogus, b"this is not an rpm package, not even close").unwrap();
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(std::fs::read(&bogus).unwrap()).file_name("bogus.rpm"),
+    );
+    let r = depot
+        .http()
+        .post(depot.api("content/rpm/packages/upload/"))
+        .basic_auth("admin", Some(depot_testkit::server::ADMIN_PASSWORD))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("not a valid RPM"), "{body}");
+}

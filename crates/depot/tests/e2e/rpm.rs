@@ -998,3 +998,50 @@ async fn bad_upstreams_fail_clearly_and_change_nothing() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("not a valid RPM"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_lists_and_metalinks() {
+    let upstream = RpmUpstream::new(RepoOptions::default()).await;
+    let lists = tempdir();
+    let dead = upstream.server.url("gone/");
+    // a mirror list whose first mirror is dead; a metalink whose best mirror is dead
+    rf::write_mirrorlist(
+        &lists.path().join("mirrorlist"),
+        &[dead.clone(), upstream.url()],
+    );
+    rf::write_metalink(
+        &lists.path().join("metalink.xml"),
+        &upstream.info.repomd,
+        &[dead.clone(), upstream.url()],
+    );
+    // a metalink listing hashes of some other repomd.xml: its mirrors are out of date
+    let stale = rf::metalink_xml(&upstream.info.repomd, &[upstream.url()]);
+    let want = rf::file_digest(&upstream.info.repomd, "sha256");
+    std::fs::write(
+        lists.path().join("stale.xml"),
+        stale.replace(&want, &"0".repeat(64)),
+    )
+    .unwrap();
+    let server = Upstream::start(lists.path()).await;
+    let depot = DepotServer::start(BIN).await;
+    for (name, doc) in [("mirrorlist", "mirrorlist"), ("metalink", "metalink.xml")] {
+        let remote = rpm_remote(&depot, name, &server.url(doc), "immediate").await;
+        let repo = rpm_repository(&depot, name, &remote, json!({})).await;
+        let t = sync(&depot, &repo, json!({})).await;
+        assert_eq!(t["state"], "completed", "{name}: {t}");
+        let base_url = publish(&depot, &repo, name, json!({})).await;
+        let root = tempdir();
+        dnf_installs(
+            root.path(),
+            &base_url,
+            &upstream.info,
+            DnfRepo::baseurl(name, &base_url),
+        );
+    }
+    let remote = rpm_remote(&depot, "stale", &server.url("stale.xml"), "immediate").await;
+    let repo = rpm_repository(&depot, "stale", &remote, json!({})).await;
+    let t = sync(&depot, &repo, json!({})).await;
+    assert_eq!(t["state"], "failed", "{t}");
+    assert!(error_of(&t).contains("out of date"), "{}", error_of(&t));
+    assert_eq!(latest_version(&depot, &repo).await, 0);
+}

@@ -17,7 +17,8 @@
 //!
 //! `DEPOT_BENCH_RPM_PACKAGES` changes the synthetic package count, `DEPOT_BENCH_RPM_FILES` its
 //! files per package, `DEPOT_BENCH_RPM_REAL` the number of real RPMs, `DEPOT_BENCH_DATA_PARENT`
-//! where depot's data directory goes (default /var/tmp).
+//! where depot's data directory goes (default /var/tmp); with `DEPOT_BENCH_KEEP` set it (and
+//! depot's log, beside it) is kept after the run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -433,6 +434,13 @@ async fn main() {
         None
     };
     let idle_end = memory_kib(depot.pid()).1;
+    if std::env::var_os("DEPOT_BENCH_KEEP").is_some() {
+        let kept = data.keep();
+        eprintln!(
+            "kept depot's data directory and log in {} (DEPOT_BENCH_KEEP)",
+            kept.display()
+        );
+    }
 
     println!();
     println!(

@@ -34,6 +34,11 @@ enum Command {
     /// With no configuration it uses ./depot-data (SQLite + local blob directory) and listens on
     /// 127.0.0.1:24817. Example: `depot serve --listen 0.0.0.0:24817 --data-dir /var/lib/depot`
     Serve(ServeArgs),
+    /// Release-train workflows (sync, publish, promote, versions, mirror) against a depot or
+    /// Pulp server, configured by train.yml.
+    ///
+    /// Example: `depot train sync --group epel && depot train publish`
+    Train(depot_train::TrainArgs),
     /// Administration commands that work on the data directory directly.
     Admin {
         #[command(flatten)]
@@ -143,8 +148,12 @@ fn tame_allocator() {}
 async fn main() -> ExitCode {
     tame_allocator();
     let cli = Cli::parse();
+    if let Command::Train(args) = cli.command {
+        return depot_train::run(args).await;
+    }
     init_logging();
     let result = match cli.command {
+        Command::Train(_) => unreachable!("handled above"),
         Command::Serve(args) => serve(args).await,
         Command::Admin { common, command } => admin(common, command).await,
     };

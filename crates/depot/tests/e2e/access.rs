@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::common::{BIN, files_in, raw_get, remote, repository, sync, tempdir};
 
 /// Create a user through the API; returns its href.
-async fn user(depot: &DepotServer, name: &str, password: &str) -> String {
+pub(crate) async fn user(depot: &DepotServer, name: &str, password: &str) -> String {
     depot
         .create("users/", json!({"username": name, "password": password}))
         .await["pulp_href"]
@@ -17,7 +17,7 @@ async fn user(depot: &DepotServer, name: &str, password: &str) -> String {
         .to_string()
 }
 
-async fn group_with(depot: &DepotServer, name: &str, members: &[&str]) -> String {
+pub(crate) async fn group_with(depot: &DepotServer, name: &str, members: &[&str]) -> String {
     let g = depot.create("groups/", json!({"name": name})).await;
     let href = g["pulp_href"].as_str().unwrap().to_string();
     for m in members {
@@ -29,7 +29,7 @@ async fn group_with(depot: &DepotServer, name: &str, members: &[&str]) -> String
 }
 
 /// An RBAC guard whose downloader role is given to `groups`; returns its href.
-async fn rbac_guard(depot: &DepotServer, name: &str, groups: &[&str]) -> String {
+pub(crate) async fn rbac_guard(depot: &DepotServer, name: &str, groups: &[&str]) -> String {
     let g = depot
         .create(
             "contentguards/core/rbac/",
@@ -51,7 +51,7 @@ async fn rbac_guard(depot: &DepotServer, name: &str, groups: &[&str]) -> String 
 }
 
 /// GET a content path as `who` (None: anonymous): status code.
-async fn get_as(depot: &DepotServer, path: &str, who: Option<(&str, &str)>) -> u16 {
+pub(crate) async fn get_as(depot: &DepotServer, path: &str, who: Option<(&str, &str)>) -> u16 {
     let mut req = depot.http().get(depot.content_url(path));
     if let Some((u, p)) = who {
         req = req.basic_auth(u, Some(p));

@@ -8,3 +8,4 @@ mod lifecycle;
 mod pulp_cli;
 mod rpm;
 mod sync;
+mod train;

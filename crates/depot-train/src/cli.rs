@@ -119,7 +119,7 @@ checked before anything changes.")]
 
 fn now_version() -> Result<String, String> {
     match std::env::var("DEPOT_TRAIN_NOW") {
-        Ok(v) if commands::is_version(&v) => Ok(v),
+        Ok(v) if crate::pins::is_version(&v) => Ok(v),
         Ok(v) => Err(format!(
             "DEPOT_TRAIN_NOW='{v}' is not a version (YYYYMMDDTHHMMSS)"
         )),

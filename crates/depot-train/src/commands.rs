@@ -78,12 +78,7 @@ pub fn paths(kind: RepoKind) -> Paths {
     }
 }
 
-/// A snapshot version string: `YYYYMMDDTHHMMSS`.
-pub fn is_version(s: &str) -> bool {
-    s.len() == 15
-        && s.char_indices()
-            .all(|(i, c)| if i == 8 { c == 'T' } else { c.is_ascii_digit() })
-}
+pub use crate::pins::is_version;
 
 /// Check the server offers every content type `repos` need.
 pub async fn check_components(client: &Client, repos: &[&RepoEntry]) -> Result<(), ApiError> {

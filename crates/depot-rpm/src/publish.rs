@@ -17,6 +17,7 @@ use depot_core::resources::publications::{render_by_id, task_version};
 use depot_core::tasks::{TaskCtx, TaskError, TaskOutput};
 use depot_core::{CoreError, Depot};
 use depot_store::content::NewPublication;
+use depot_store::metadata::MetadataRow;
 use depot_store::versions::VersionRow;
 use depot_store::{Digests, TempBlob};
 
@@ -289,6 +290,44 @@ fn digest_of(d: &Digests, t: &str) -> String {
 
 const PAGE: i64 = 1000;
 
+/// A version's units of one type with their fragments of one kind, page by page.
+struct Pages<'a> {
+    version: &'a VersionRow,
+    pulp_type: &'a str,
+    kind: &'a str,
+    after: Option<String>,
+}
+
+impl<'a> Pages<'a> {
+    fn new(version: &'a VersionRow, pulp_type: &'a str, kind: &'a str) -> Pages<'a> {
+        Pages {
+            version,
+            pulp_type,
+            kind,
+            after: Some(String::new()),
+        }
+    }
+
+    async fn next(&mut self, depot: &Depot) -> Result<Option<Vec<MetadataRow>>, CoreError> {
+        let Some(after) = &self.after else {
+            return Ok(None);
+        };
+        let page = depot
+            .db
+            .version_metadata(
+                &self.version.repository_id,
+                self.version.number,
+                self.pulp_type,
+                self.kind,
+                after,
+                PAGE,
+            )
+            .await?;
+        self.after = page.last().map(|l| l.content_id.clone());
+        Ok((!page.is_empty()).then_some(page))
+    }
+}
+
 /// Write one of primary/filelists/other; for primary also collect the packages' paths.
 async fn package_file(
     depot: Arc<Depot>,
@@ -326,21 +365,8 @@ async fn package_file(
     .await?;
     let mut files = Vec::new();
     let mut names: HashSet<String> = HashSet::new();
-    let mut after = String::new();
-    loop {
-        let page = depot
-            .db
-            .version_metadata(
-                &version.repository_id,
-                version.number,
-                units::PACKAGE,
-                kind,
-                &after,
-                PAGE,
-            )
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = last.content_id.clone();
+    let mut pages = Pages::new(&version, units::PACKAGE, kind);
+    while let Some(page) = pages.next(&depot).await? {
         let mut out = Vec::with_capacity(page.len() * 2048);
         for row in page {
             let data: Value = serde_json::from_str(&row.data).unwrap_or_default();
@@ -442,21 +468,8 @@ async fn fragments_file(
     let mut w = MetaWriter::new(depot, data_type, opts).await?;
     w.write(head.as_bytes().to_vec()).await?;
     for t in types {
-        let mut after = String::new();
-        loop {
-            let page = depot
-                .db
-                .version_metadata(
-                    &version.repository_id,
-                    version.number,
-                    t,
-                    kind,
-                    &after,
-                    PAGE,
-                )
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = last.content_id.clone();
+        let mut pages = Pages::new(version, t, kind);
+        while let Some(page) = pages.next(depot).await? {
             let mut out = Vec::new();
             for row in page {
                 out.extend_from_slice(&row.body);
@@ -569,21 +582,8 @@ pub async fn publish_version(
     }
 
     // Metadata files kept from upstream, as they are.
-    let mut after = String::new();
-    loop {
-        let page = depot
-            .db
-            .version_metadata(
-                &version.repository_id,
-                version.number,
-                units::REPO_METADATA_FILE,
-                "",
-                &after,
-                PAGE,
-            )
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = last.content_id.clone();
+    let mut pages = Pages::new(version, units::REPO_METADATA_FILE, "");
+    while let Some(page) = pages.next(depot).await? {
         for row in page {
             let d: Value = serde_json::from_str(&row.data).unwrap_or_default();
             let path = d["relative_path"].as_str().unwrap_or_default().to_string();
@@ -682,21 +682,8 @@ pub async fn store_verbatim_publication(
         .map(|(path, a)| (path, None, Some(a)))
         .collect();
     let mut taken: HashSet<String> = files.iter().map(|f| f.0.clone()).collect();
-    let mut after = String::new();
-    loop {
-        let page = depot
-            .db
-            .version_metadata(
-                &version.repository_id,
-                version.number,
-                units::PACKAGE,
-                "",
-                &after,
-                PAGE,
-            )
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = last.content_id.clone();
+    let mut pages = Pages::new(version, units::PACKAGE, "");
+    while let Some(page) = pages.next(depot).await? {
         for row in page {
             let d: Value = serde_json::from_str(&row.data).unwrap_or_default();
             let path = d["source_href"].as_str().unwrap_or_default().to_string();

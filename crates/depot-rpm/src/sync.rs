@@ -680,19 +680,8 @@ async fn should_skip(
     if !same {
         return Ok(false);
     }
-    if run.policy == Policy::Immediate {
-        let missing: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM content_artifacts ca JOIN repository_content rc \
-             ON rc.content_id = ca.content_id WHERE rc.repository_id = ? \
-             AND rc.version_removed IS NULL AND ca.artifact_id IS NULL",
-        )
-        .bind(&run.repository.id)
-        .fetch_one(&run.ctx.depot.db.read)
-        .await
-        .map_err(failed)?;
-        if missing > 0 {
-            return Ok(false);
-        }
+    if run.policy == Policy::Immediate && run.missing_artifacts().await? {
+        return Ok(false);
     }
     Ok(true)
 }

@@ -61,7 +61,10 @@ impl Db {
                  SELECT c.id, ",
             )
             .push_bind(kind)
-            .push(", p.body FROM p JOIN content c ON c.pulp_type = ")
+            // CROSS JOIN keeps the prefixes as the outer loop, each a range search on
+            // (pulp_type, natural_key); with a plain JOIN SQLite 3.46 scans every unit per
+            // prefix instead (0.5 s per batch of 300 at 20,000 packages).
+            .push(", p.body FROM p CROSS JOIN content c ON c.pulp_type = ")
             .push_bind(pulp_type)
             .push(" AND c.natural_key >= p.k AND c.natural_key < p.k || '\u{10FFFF}'");
             n += qb.build().execute(&mut *tx).await?.rows_affected();
@@ -71,7 +74,8 @@ impl Db {
     }
 
     /// Fragments of one kind for a repository version's units of `pulp_type`, in pages
-    /// (keyset on content id), with each unit's (first) content artifact.
+    /// (keyset on content id, walked along the `(repository_id, content_id)` index so no page
+    /// sorts the rest of the version), with each unit's (first) content artifact.
     pub async fn version_metadata(
         &self,
         repository_id: &str,
@@ -90,8 +94,8 @@ impl Db {
              LEFT JOIN content_metadata m ON m.content_id = c.id AND m.kind = ? \
              WHERE rc.repository_id = ? AND rc.version_added <= ? \
                AND (rc.version_removed IS NULL OR rc.version_removed > ?) \
-               AND c.pulp_type = ? AND c.id > ? \
-             ORDER BY c.id LIMIT ?",
+               AND c.pulp_type = ? AND rc.content_id > ? \
+             ORDER BY rc.content_id LIMIT ?",
         )
         .bind(kind)
         .bind(repository_id)

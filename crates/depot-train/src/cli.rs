@@ -191,8 +191,7 @@ pub async fn run(args: TrainArgs) -> ExitCode {
             if let Err(e) = commands::check_components(&client, &repos).await {
                 return usage(e.message);
             }
-            let out =
-                commands::sync(&cfg, &client, &reporter, repos, select.parallel, retries).await;
+            let out = commands::sync(&client, &reporter, repos, select.parallel, retries).await;
             verdict(output::summary("sync", &out, args.json))
         }
         TrainCommand::Publish { select } => {

@@ -296,14 +296,12 @@ async fn sync_one(
 
 /// `depot train sync`
 pub async fn sync(
-    cfg: &TrainConfig,
     client: &Client,
     reporter: &Reporter,
     repos: Vec<&RepoEntry>,
     parallel: usize,
     retries: u32,
 ) -> Vec<Outcome> {
-    let _ = cfg;
     each(repos, parallel, |repo| async move {
         if !repo.sync {
             return Outcome::new(&repo, "skipped", "sync: false");

@@ -87,8 +87,7 @@ fn count(v: &Value) -> i64 {
 
 /// dnf resolves every upstream package from `url` and downloads `depot-tool` with its
 /// dependency, checksums verified by dnf.
-fn dnf_installs(root: &Path, url: &str, upstream: &RepoInfo, repo: DnfRepo) {
-    let _ = url;
+fn dnf_installs(root: &Path, upstream: &RepoInfo, repo: DnfRepo) {
     let mut got = rf::dnf_repoquery(root, repo.clone(), &[]);
     got.sort();
     let mut want: Vec<String> = upstream.packages.iter().map(|p| p.nevra()).collect();
@@ -194,7 +193,6 @@ async fn sync_publish_and_dnf_install() {
         let root = tempdir();
         dnf_installs(
             root.path(),
-            &base_url,
             &upstream.info,
             DnfRepo::baseurl("depot", &base_url),
         );
@@ -292,7 +290,6 @@ async fn layout_checksum_and_compression_options() {
         let root = tempdir();
         dnf_installs(
             root.path(),
-            &base_url,
             &upstream.info,
             DnfRepo::baseurl("depot", &base_url),
         );
@@ -360,7 +357,7 @@ async fn mirror_complete_serves_upstream_metadata_verbatim() {
     repo_cfg.repo_gpgcheck = true;
     repo_cfg.gpgkey = Some(format!("{base_url}repodata/repomd.xml.key"));
     let root = tempdir();
-    dnf_installs(root.path(), &base_url, &upstream.info, repo_cfg);
+    dnf_installs(root.path(), &upstream.info, repo_cfg);
 
     // unchanged upstream: the next sync is skipped
     let again = sync(&depot, &repo, json!({"sync_policy": "mirror_complete"})).await;
@@ -418,7 +415,6 @@ async fn mirror_complete_refuses_what_it_cannot_mirror() {
             let root = tempdir();
             dnf_installs(
                 root.path(),
-                &base_url,
                 &upstream.info,
                 DnfRepo::baseurl("depot", &base_url),
             );
@@ -507,12 +503,7 @@ async fn additive_keeps_and_mirror_content_only_drops() {
     assert_eq!(count(&v2), second.packages.len() as i64);
     let base_url = publish(&depot, &repo, "fewer", json!({})).await;
     let root = tempdir();
-    dnf_installs(
-        root.path(),
-        &base_url,
-        &second,
-        DnfRepo::baseurl("depot", &base_url),
-    );
+    dnf_installs(root.path(), &second, DnfRepo::baseurl("depot", &base_url));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -623,7 +614,7 @@ async fn signed_publication_verified_by_dnf() {
     cfg.repo_gpgcheck = true;
     cfg.gpgkey = Some(format!("{base_url}repodata/repomd.xml.key"));
     let root = tempdir();
-    dnf_installs(root.path(), &base_url, &upstream.info, cfg.clone());
+    dnf_installs(root.path(), &upstream.info, cfg.clone());
     let config = reqwest::get(format!("{base_url}config.repo"))
         .await
         .unwrap()
@@ -745,7 +736,6 @@ async fn pulp_cli_rpm_workflow() {
     let root = tempdir();
     dnf_installs(
         root.path(),
-        &base_url,
         &upstream.info,
         DnfRepo::baseurl("train", &base_url),
     );
@@ -971,12 +961,7 @@ async fn bad_upstreams_fail_clearly_and_change_nothing() {
     }
     // what was published before is still served, intact
     let root = tempdir();
-    dnf_installs(
-        root.path(),
-        &base_url,
-        &good,
-        DnfRepo::baseurl("before", &base_url),
-    );
+    dnf_installs(root.path(), &good, DnfRepo::baseurl("before", &base_url));
 
     // a file that is not an RPM is refused on upload, with a reason
     let bogus = dir.path().join("bogus.rpm");
@@ -1033,7 +1018,6 @@ async fn mirror_lists_and_metalinks() {
         let root = tempdir();
         dnf_installs(
             root.path(),
-            &base_url,
             &upstream.info,
             DnfRepo::baseurl(name, &base_url),
         );

@@ -14,6 +14,7 @@ pub mod packages;
 pub mod publish;
 pub mod records;
 pub mod repomd;
+pub mod retention;
 pub mod sync;
 pub mod units;
 pub mod upload;

@@ -301,7 +301,31 @@ pub async fn synchronize(ctx: TaskCtx) -> Result<TaskOutput, TaskError> {
     if run.policy == Policy::Immediate {
         run.download_artifacts().await?;
     }
-    let number = run.commit(policy != SyncPolicy::Additive).await?;
+    let retain = obj(&run.repository.extra)
+        .get("retain_package_versions")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let number = if retain > 0 && policy == SyncPolicy::Additive {
+        // the whole next version is staged, so older package versions can be left out of it
+        let key = depot
+            .plugins
+            .repository(crate::PULP_TYPE)
+            .and_then(|r| r.repo_key)
+            .unwrap_or("$.repo_key");
+        crate::retention::stage_whole_version(
+            &depot,
+            &ctx.id,
+            &run.repository.id,
+            run.repository.latest_version,
+            key,
+        )
+        .await?;
+        let dropped = crate::retention::drop_old_versions(&depot, &ctx.id, retain as usize).await?;
+        tracing::info!(dropped, retain, "older package versions left out");
+        run.commit(true).await?
+    } else {
+        run.commit(policy != SyncPolicy::Additive).await?
+    };
     let latest = number.unwrap_or(run.repository.latest_version);
 
     let mut extra = obj(&depot

@@ -1029,3 +1029,60 @@ async fn mirror_lists_and_metalinks() {
     assert!(error_of(&t).contains("out of date"), "{}", error_of(&t));
     assert_eq!(latest_version(&depot, &repo).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retain_package_versions_keeps_the_newest() {
+    let upstream = RpmUpstream::new(RepoOptions::default()).await;
+    let libs: Vec<_> = upstream
+        .info
+        .packages
+        .iter()
+        .filter(|p| p.name == "depot-lib")
+        .collect();
+    assert!(
+        libs.len() >= 2,
+        "the fixture has several versions of depot-lib"
+    );
+    let depot = DepotServer::start(BIN).await;
+    let remote = rpm_remote(&depot, "r", &upstream.url(), "on_demand").await;
+    let repo = rpm_repository(&depot, "r", &remote, json!({"retain_package_versions": 1})).await;
+    let t = sync(&depot, &repo, json!({})).await;
+    assert_eq!(t["state"], "completed", "{t}");
+    let v1 = format!("{repo}versions/1/");
+    let kept = depot
+        .get(&format!(
+            "content/rpm/packages/?repository_version={v1}&name=depot-lib"
+        ))
+        .await;
+    assert_eq!(count(&kept), 1, "{kept}");
+    let newest = libs
+        .iter()
+        .max_by(|a, b| {
+            rf::rpmvercmp(
+                &format!("{}-{}", a.version, a.release),
+                &format!("{}-{}", b.version, b.release),
+            )
+        })
+        .unwrap();
+    assert_eq!(kept["results"][0]["version"], newest.version);
+    let all = depot
+        .get(&format!("content/rpm/packages/?repository_version={v1}"))
+        .await;
+    assert_eq!(
+        count(&all),
+        (upstream.info.packages.len() - libs.len() + 1) as i64
+    );
+    // with a mirror policy it is refused up front
+    let (status, body) = depot
+        .call(
+            Method::POST,
+            &format!("{repo}sync/"),
+            Some(&json!({"sync_policy": "mirror_content_only"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string().contains("retain_package_versions"),
+        "{body}"
+    );
+}

@@ -50,7 +50,7 @@
 //! `createrepo_c` (CREATEREPO_C), `modifyrepo_c` (MODIFYREPO_C), `gpg` (GPG), `dnf` (DNF),
 //! `zstd` (ZSTD, for zstd repositories: this createrepo_c 0.17 has no zstd, so the fixture
 //! recompresses its gzip output), `xz`/`bzip2` to read such records, `sha1sum` for sha1.
-//! `gpgconf` (GPGCONF) is used when present to stop the gpg-agents of throwaway homes.
+//! `gpgconf` (GPGCONF) stops the gpg-agents of throwaway homes.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -1610,6 +1610,7 @@ pub fn rpmvercmp(a: &str, b: &str) -> std::cmp::Ordering {
 #[derive(Debug)]
 pub struct GpgKey {
     home: tempfile::TempDir,
+    gpgconf: PathBuf,
     pub fingerprint: String,
     /// ASCII-armored public key.
     pub public_key: String,
@@ -1617,16 +1618,7 @@ pub struct GpgKey {
 
 impl Drop for GpgKey {
     fn drop(&mut self) {
-        if let Some(gpgconf) = crate::tools::find("gpgconf", "GPGCONF") {
-            let _ = Command::new(gpgconf)
-                .arg("--homedir")
-                .arg(self.home.path())
-                .args(["--kill", "all"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
+        kill_agent(&self.gpgconf, self.home.path());
     }
 }
 
@@ -1685,6 +1677,7 @@ impl GpgKey {
         assert!(public_key.contains("BEGIN PGP PUBLIC KEY BLOCK"));
         GpgKey {
             home,
+            gpgconf: require("gpgconf", "GPGCONF"),
             fingerprint,
             public_key,
         }
@@ -1744,13 +1737,7 @@ pub fn gpg_verify_with_key(public_key: &str, signature: &Path, data: &Path) -> (
         .stdin(Stdio::null())
         .output()
         .expect("run gpg --verify");
-    if let Some(gpgconf) = crate::tools::find("gpgconf", "GPGCONF") {
-        let _ = Command::new(gpgconf)
-            .arg("--homedir")
-            .arg(home.path())
-            .args(["--kill", "all"])
-            .output();
-    }
+    kill_agent(&require("gpgconf", "GPGCONF"), home.path());
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -2584,12 +2571,22 @@ pub fn dnf(root: &Path, repos: &[DnfRepo], args: &[&str]) -> DnfOutput {
     }
 }
 
+/// Stop the gpg-agent of GnuPG home `home` (gpg starts one per home and leaves it running).
+fn kill_agent(gpgconf: &Path, home: &Path) {
+    let _ = Command::new(gpgconf)
+        .arg("--homedir")
+        .arg(home)
+        .args(["--kill", "all"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// dnf's gpgme starts a gpg-agent per keyring it imports repository keys into (under the
 /// install root) and leaves it running: stop those.
 fn stop_gpg_agents(dir: &Path) {
-    let Some(gpgconf) = crate::tools::find("gpgconf", "GPGCONF") else {
-        return;
-    };
+    let gpgconf = require("gpgconf", "GPGCONF");
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
@@ -2606,12 +2603,7 @@ fn stop_gpg_agents(dir: &Path) {
             }
         }
         if is_home {
-            let _ = Command::new(&gpgconf)
-                .arg("--homedir")
-                .arg(&d)
-                .args(["--kill", "all"])
-                .stdin(Stdio::null())
-                .output();
+            kill_agent(&gpgconf, &d);
         }
     }
 }
@@ -3163,41 +3155,5 @@ mod tests {
             &["--location", &p3.name],
         );
         assert_eq!(href, vec![format!("{url}{}", p3.location_href)]);
-    }
-}
-
-#[cfg(test)]
-mod scale_tests {
-    use super::*;
-
-    /// The benchmark's size: `cargo test -p depot-testkit synthetic_20k -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn synthetic_20k() {
-        let tmp = tempfile::tempdir().unwrap();
-        let started = std::time::Instant::now();
-        let repo = synthetic_repodata(tmp.path(), 20_000, 40, 7);
-        eprintln!("20000 x 40 synthetic repodata in {:?}", started.elapsed());
-        for r in &repo.records {
-            eprintln!(
-                "{}: {} bytes ({} open)",
-                r.kind,
-                r.size.unwrap(),
-                r.open_size.unwrap()
-            );
-            assert_eq!(
-                file_digest(&tmp.path().join(&r.location_href), "sha256"),
-                r.checksum
-            );
-        }
-        let started = std::time::Instant::now();
-        let url = format!("file://{}/", tmp.path().display());
-        let listed = dnf_repoquery(
-            &tmp.path().join("dnf"),
-            DnfRepo::baseurl("synth", &url),
-            &["--qf", "%{name}"],
-        );
-        eprintln!("dnf repoquery of 20000 packages in {:?}", started.elapsed());
-        assert_eq!(listed.len(), 20_000);
     }
 }

@@ -164,11 +164,19 @@ pub struct DistributionDef {
     /// Whether the distribution can point at a publication.
     pub serves_publications: bool,
     /// Files the distribution makes up rather than finds (e.g. an rpm `config.repo`).
-    pub generated: Option<GeneratedFn>,
+    pub generated: Option<Generated>,
 }
 
-/// Answer for a path below a distribution that is generated, not stored: given the
-/// distribution, what it serves and the path, `Some(bytes)` or `None` to look it up normally.
+/// Paths below a distribution that are generated, not stored.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    /// The paths (below the base path) it answers; only these reach `make`.
+    pub paths: &'static [&'static str],
+    pub make: GeneratedFn,
+}
+
+/// Make a generated file: given the distribution, what it serves and the path, `Some(bytes)`,
+/// or `None` when there is nothing to generate (then the path is looked up normally).
 pub type GeneratedFn = fn(
     Arc<Depot>,
     depot_store::records::DistributionRow,

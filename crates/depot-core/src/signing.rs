@@ -162,11 +162,6 @@ impl Depot {
                 "signing_services",
             )
             .await?;
-        Ok(crate::resources::Listed {
-            count: page.count,
-            results: page.items.iter().map(render).collect(),
-            limit: q.limit,
-            offset: q.offset,
-        })
+        Ok(crate::resources::Listed::of(&q, &page, render))
     }
 }

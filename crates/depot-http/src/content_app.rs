@@ -152,25 +152,26 @@ async fn serve(depot: &std::sync::Arc<Depot>, req: Request) -> depot_core::Resul
             "404: Distribution is not pointing to a publication, repository, repository version, or remote.".into(),
         ));
     }
-    if let Some(generate) = depot
+    if let Some(generated) = depot
         .plugins
         .distribution(&dist.pulp_type)
-        .and_then(|d| d.generated)
-        && !rest.is_empty()
+        .and_then(|d| d.generated.as_ref())
+        && generated.paths.contains(&rest.as_str())
         && let Some(bytes) =
-            generate(depot.clone(), (*dist).clone(), source.clone(), rest.clone()).await?
+            (generated.make)(depot.clone(), (*dist).clone(), source.clone(), rest.clone()).await?
     {
+        let len = bytes.len();
         let mut r = Response::new(if head {
             Body::empty()
         } else {
-            Body::from(bytes.clone())
+            Body::from(bytes)
         });
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(content_type(&rest)),
         );
         r.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         return Ok(r);
     }
     Ok(match depot.resolve(&source, &rest).await? {

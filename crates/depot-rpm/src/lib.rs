@@ -26,7 +26,7 @@ use serde_json::Value;
 use depot_core::CoreError;
 use depot_core::fields::{Default, Field, Kind};
 use depot_core::plugin::{
-    ActionDef, ContentDef, ContentFilter, DistributionDef, Family, FilterOp, Plugin,
+    ActionDef, ContentDef, ContentFilter, DistributionDef, Family, FilterOp, Generated, Plugin,
     PublicationDef, RepositoryDef, SyncDef, TaskDef, TypeDef, UploadDef,
 };
 
@@ -609,8 +609,11 @@ pub fn plugin() -> Plugin {
                 DISTRIBUTION_FIELDS,
             ),
             serves_publications: true,
-            generated: Some(|depot, dist, source, path| {
-                async move { config_repo(&depot, &dist, &source, &path).await }.boxed()
+            generated: Some(Generated {
+                paths: &["config.repo"],
+                make: |depot, dist, source, _path| {
+                    async move { config_repo(&depot, &dist, &source).await }.boxed()
+                },
             }),
         }],
         content: vec![
@@ -801,11 +804,7 @@ async fn config_repo(
     depot: &depot_core::Depot,
     dist: &depot_store::records::DistributionRow,
     source: &depot_core::serving::Source,
-    path: &str,
 ) -> Result<Option<Vec<u8>>, CoreError> {
-    if path != "config.repo" {
-        return Ok(None);
-    }
     let depot_core::serving::Source::Publication { id, .. } = source else {
         return Ok(None);
     };

@@ -136,14 +136,16 @@ impl Db {
     }
 
     pub async fn user_delete(&self, id: i64) -> Result<()> {
+        let mut tx = self.write.begin().await?;
         sqlx::query("UPDATE tasks SET created_by = NULL WHERE created_by = ?")
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         self.touch_auth();
         Ok(())
     }

@@ -116,11 +116,16 @@ where
 
 /// The remote and repository of `repo` exist with the configured settings; returns the
 /// repository.
+///
+/// Credentials are write-only: they are sent when the remote has none yet, or with
+/// `resend_credentials` (after the upstream refused the stored ones). Sending them on every
+/// run would touch the remote each time and defeat the server's no-change sync shortcut.
 async fn ensure_repository(
     client: &Client,
     repo: &RepoEntry,
     repo_name: &str,
     remote_fields: Value,
+    resend_credentials: bool,
 ) -> Result<Value, ApiError> {
     let p = paths(repo.kind);
     let remote_name = format!("{repo_name}-remote");
@@ -136,10 +141,21 @@ async fn ensure_repository(
         }
         Some(existing) => {
             let mut changes = serde_json::Map::new();
+            let is_set = |name: &str| {
+                existing["hidden_fields"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|h| h["name"] == name && h["is_set"] == true)
+            };
             for (k, v) in remote_fields.as_object().cloned().unwrap_or_default() {
-                // secrets are never shown back; send them every time
                 let secret = k == "password" || k == "username";
-                if secret || existing.get(&k) != Some(&v) {
+                let send = if secret {
+                    resend_credentials || !is_set(&k)
+                } else {
+                    existing.get(&k) != Some(&v)
+                };
+                if send {
                     changes.insert(k, v);
                 }
             }
@@ -231,10 +247,11 @@ async fn sync_one(
     retries: u32,
 ) -> Outcome {
     reporter.progress(&repo.short_name, "syncing");
-    let repository = match ensure_repository(client, repo, repo_name, remote).await {
+    let repository = match ensure_repository(client, repo, repo_name, remote.clone(), false).await {
         Ok(r) => r,
         Err(e) => return Outcome::new(repo, "failed", e.message),
     };
+    let mut credentials_resent = remote.get("password").is_none();
     let href = repository["pulp_href"]
         .as_str()
         .unwrap_or_default()
@@ -280,6 +297,23 @@ async fn sync_one(
                 }
                 reporter.progress(&repo.short_name, &o.detail);
                 return o;
+            }
+            Err(e)
+                if !credentials_resent
+                    && (e.message.contains("returned 401")
+                        || e.message.contains("returned 403")) =>
+            {
+                // the stored credentials may be out of date: send ours and try again
+                credentials_resent = true;
+                reporter.progress(
+                    &repo.short_name,
+                    "upstream refused the credentials; updating them",
+                );
+                if let Err(e) =
+                    ensure_repository(client, repo, repo_name, remote.clone(), true).await
+                {
+                    return Outcome::new(repo, "failed", e.message);
+                }
             }
             Err(e) if e.transient && attempt < retries => {
                 attempt += 1;

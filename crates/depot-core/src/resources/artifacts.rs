@@ -49,12 +49,7 @@ impl Depot {
         let page = q
             .run::<ArtifactRow>(&self.db.read, ARTIFACT_COLUMNS, "artifacts")
             .await?;
-        Ok(Listed {
-            count: page.count,
-            results: page.items.iter().map(render).collect(),
-            limit: q.limit,
-            offset: q.offset,
-        })
+        Ok(Listed::of(&q, &page, render))
     }
 
     pub async fn artifact_read(&self, id: &str) -> Result<Value> {

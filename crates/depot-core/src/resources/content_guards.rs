@@ -195,11 +195,7 @@ pub async fn render(depot: &Depot, row: &ContentGuardRow) -> Result<Value> {
                     )
                 }
             }
-            n => extra
-                .get(n)
-                .cloned()
-                .or_else(|| f.default.value())
-                .unwrap_or(Value::Null),
+            _ => super::extra_field(&extra, f),
         };
         m.insert(f.name.to_string(), v);
     }

@@ -160,11 +160,7 @@ pub fn render(depot: &Depot, row: &DistributionRow) -> Value {
                 row.remote_type.as_deref(),
                 row.remote_id.as_deref(),
             ),
-            n => extra
-                .get(n)
-                .cloned()
-                .or_else(|| f.default.value())
-                .unwrap_or(Value::Null),
+            _ => super::extra_field(&extra, f),
         };
         m.insert(f.name.to_string(), v);
     }
@@ -203,12 +199,7 @@ impl Depot {
         let page = q
             .run::<DistributionRow>(&self.db.read, DISTRIBUTION_SELECT, DISTRIBUTION_FROM)
             .await?;
-        Ok(Listed {
-            count: page.count,
-            results: page.items.iter().map(|r| render(self, r)).collect(),
-            limit: q.limit,
-            offset: q.offset,
-        })
+        Ok(Listed::of(&q, &page, |r| render(self, r)))
     }
 
     /// Check a distribution as it would become; returns its related ids.

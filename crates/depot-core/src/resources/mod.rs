@@ -33,6 +33,31 @@ pub struct Listed {
     pub offset: i64,
 }
 
+impl Listed {
+    /// The page `q` asked for, each row rendered.
+    pub fn of<T>(
+        q: &depot_store::ListQuery,
+        page: &depot_store::Page<T>,
+        render: impl FnMut(&T) -> Value,
+    ) -> Listed {
+        Listed {
+            count: page.count,
+            results: page.items.iter().map(render).collect(),
+            limit: q.limit,
+            offset: q.offset,
+        }
+    }
+}
+
+/// A type field kept in a row's `extra`, or its default, or null.
+pub fn extra_field(extra: &Map<String, Value>, f: &crate::fields::Field) -> Value {
+    extra
+        .get(f.name)
+        .cloned()
+        .or_else(|| f.default.value())
+        .unwrap_or(Value::Null)
+}
+
 /// What a write request led to.
 #[derive(Debug)]
 pub enum Outcome {

@@ -144,11 +144,7 @@ pub async fn render(depot: &Depot, row: &PublicationRow) -> Result<Value> {
                         .collect::<Vec<_>>(),
                 )
             }
-            n => extra
-                .get(n)
-                .cloned()
-                .or_else(|| f.default.value())
-                .unwrap_or(Value::Null),
+            _ => super::extra_field(&extra, f),
         };
         m.insert(f.name.to_string(), v);
     }

@@ -144,11 +144,7 @@ pub fn render(depot: &Depot, row: &RemoteRow) -> Value {
             ),
             "tls_validation" => settings.get(f.name).cloned().unwrap_or(Value::Bool(true)),
             n if SETTINGS.contains(&n) => settings.get(n).cloned().unwrap_or(Value::Null),
-            n => extra
-                .get(n)
-                .cloned()
-                .or_else(|| f.default.value())
-                .unwrap_or(Value::Null),
+            _ => super::extra_field(&extra, f),
         };
         m.insert(f.name.to_string(), v);
     }
@@ -287,12 +283,7 @@ impl Depot {
         let page = q
             .run::<RemoteRow>(&self.db.read, REMOTE_COLUMNS, "remotes")
             .await?;
-        Ok(Listed {
-            count: page.count,
-            results: page.items.iter().map(|r| render(self, r)).collect(),
-            limit: q.limit,
-            offset: q.offset,
-        })
+        Ok(Listed::of(&q, &page, |r| render(self, r)))
     }
 
     /// Create a remote (synchronous, like Pulp).

@@ -289,31 +289,31 @@ impl Depot {
         let page = q
             .run::<RepositoryRow>(&self.db.read, REPOSITORY_SELECT, REPOSITORY_FROM)
             .await?;
-        Ok(Listed {
-            count: page.count,
-            results: page.items.iter().map(|r| render(self, r)).collect(),
-            limit: q.limit,
-            offset: q.offset,
-        })
+        Ok(Listed::of(&q, &page, |r| render(self, r)))
     }
 
-    /// `*signing_service` fields must name an existing signing service.
-    async fn check_signing_services(&self, patch: &Map<String, Value>) -> Result<()> {
-        for (k, v) in patch {
-            if let (true, Some(h)) = (k.ends_with("signing_service"), v.as_str()) {
-                let id = h
-                    .trim_end_matches('/')
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default();
-                let known = h.starts_with(&format!("{}signing-services/", href::API_ROOT))
-                    && self.db.signing_service_get(id).await?.is_some();
-                if !known {
-                    return Err(CoreError::invalid(
-                        k,
-                        "Invalid hyperlink - Object does not exist.",
-                    ));
-                }
+    /// Fields that link to a signing service must name an existing one.
+    async fn check_signing_services(
+        &self,
+        def: &TypeDef,
+        patch: &Map<String, Value>,
+    ) -> Result<()> {
+        for f in fields(def) {
+            let (Kind::Href("signing-services"), Some(h)) =
+                (f.kind, patch.get(f.name).and_then(Value::as_str))
+            else {
+                continue;
+            };
+            let prefix = format!("{}signing-services/", href::API_ROOT);
+            let known = match h.strip_prefix(&prefix).map(|id| id.trim_end_matches('/')) {
+                Some(id) => self.db.signing_service_get(id).await?.is_some(),
+                None => false,
+            };
+            if !known {
+                return Err(CoreError::invalid(
+                    f.name,
+                    "Invalid hyperlink - Object does not exist.",
+                ));
             }
         }
         Ok(())
@@ -356,7 +356,7 @@ impl Depot {
         source: Source,
     ) -> Result<Value> {
         let mut patch = fields::validate(&fields(&rdef.def), body, false, source)?;
-        self.check_signing_services(&patch).await?;
+        self.check_signing_services(&rdef.def, &patch).await?;
         let remote_id = match patch.get("remote") {
             Some(v) => self.check_repository_remote(rdef, v).await?,
             None => None,
@@ -399,7 +399,7 @@ impl Depot {
     ) -> Result<Outcome> {
         let row = self.repository_row(&rdef.def, id).await?;
         let mut patch = fields::validate(&fields(&rdef.def), body, partial, source)?;
-        self.check_signing_services(&patch).await?;
+        self.check_signing_services(&rdef.def, &patch).await?;
         let current = current_values(self, &row);
         if !super::changed(&patch, &current) {
             return Ok(Outcome::Unchanged(render(self, &row)));
@@ -604,12 +604,7 @@ impl Depot {
         let page = q
             .run::<VersionRow>(&self.db.read, VERSION_SELECT, VERSION_FROM)
             .await?;
-        Ok(Listed {
-            count: page.count,
-            results: page.items.iter().map(|v| render_version(self, v)).collect(),
-            limit: q.limit,
-            offset: q.offset,
-        })
+        Ok(Listed::of(&q, &page, |v| render_version(self, v)))
     }
 
     pub async fn version_row(

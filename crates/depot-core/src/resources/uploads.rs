@@ -103,12 +103,7 @@ impl Depot {
                 "uploads",
             )
             .await?;
-        Ok(Listed {
-            count: page.count,
-            results: page.items.iter().map(|u| render(u, None)).collect(),
-            limit: q.limit,
-            offset: q.offset,
-        })
+        Ok(Listed::of(&q, &page, |u| render(u, None)))
     }
 
     /// Write one chunk (`PUT <upload>` with `Content-Range`), received into `chunk`.

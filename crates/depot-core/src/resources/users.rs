@@ -396,12 +396,7 @@ impl Depot {
         let page = q
             .run::<GroupRow>(&self.db.read, "id, name", "groups")
             .await?;
-        Ok(Listed {
-            count: page.count,
-            results: page.items.iter().map(Self::render_group).collect(),
-            limit: q.limit,
-            offset: q.offset,
-        })
+        Ok(Listed::of(&q, &page, Self::render_group))
     }
 
     pub async fn group_create(&self, body: &Map<String, Value>, source: Source) -> Result<Value> {
@@ -529,12 +524,7 @@ impl Depot {
         let page = q
             .run::<RoleRow>(&self.db.read, ROLE_COLUMNS, "roles")
             .await?;
-        Ok(Listed {
-            count: page.count,
-            results: page.items.iter().map(Self::render_role).collect(),
-            limit: q.limit,
-            offset: q.offset,
-        })
+        Ok(Listed::of(&q, &page, Self::render_role))
     }
 
     async fn check_permissions(&self, perms: &[String]) -> Result<()> {

@@ -1,6 +1,6 @@
 //! Reading and writing repodata files in any of the compressions yum repositories use.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 
 /// Compression of a metadata file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,22 +13,6 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// From a file name (`primary.xml.gz`, `…xml.zst`); `None` when not compressed.
-    pub fn from_name(name: &str) -> Compression {
-        let lower = name.to_ascii_lowercase();
-        if lower.ends_with(".gz") {
-            Compression::Gz
-        } else if lower.ends_with(".xz") {
-            Compression::Xz
-        } else if lower.ends_with(".zst") || lower.ends_with(".zstd") {
-            Compression::Zstd
-        } else if lower.ends_with(".bz2") {
-            Compression::Bz2
-        } else {
-            Compression::None
-        }
-    }
-
     /// From the first bytes of a file (used when the name does not say).
     pub fn sniff(head: &[u8]) -> Compression {
         match head {
@@ -146,16 +130,15 @@ impl<W: Write> Write for Compressor<W> {
     }
 }
 
-/// Read everything (for tests and small files).
-pub fn read_all(mut r: impl Read) -> std::io::Result<Vec<u8>> {
-    let mut v = Vec::new();
-    r.read_to_end(&mut v)?;
-    Ok(v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read_all(mut r: impl std::io::Read) -> std::io::Result<Vec<u8>> {
+        let mut v = Vec::new();
+        r.read_to_end(&mut v)?;
+        Ok(v)
+    }
 
     #[test]
     fn every_compression_round_trips_or_decodes() {

@@ -105,12 +105,6 @@ pub async fn synchronize(ctx: TaskCtx) -> Result<TaskOutput, TaskError> {
         })
         .unwrap_or_default();
     let skip_srpm = skip_types.iter().any(|t| t == "srpm");
-    if policy == SyncPolicy::MirrorComplete && !skip_types.is_empty() {
-        return Err(failed(
-            "Cannot use 'skip_types' with the 'mirror_complete' sync policy: a complete mirror \
-             serves the upstream metadata verbatim, which lists every package.",
-        ));
-    }
     let optimize = ctx
         .args
         .get("optimize")
@@ -544,7 +538,7 @@ async fn fetch_record(
     bases: &[String],
     r: &Record,
 ) -> Result<(TempBlob, Digests), TaskError> {
-    let mut expected = units::expected(&r.checksum_type, &r.checksum, r.size);
+    let expected = units::expected(&r.checksum_type, &r.checksum, r.size);
     let check_sha1 = matches!(r.checksum_type.as_str(), "sha" | "sha1");
     if !check_sha1
         && expected
@@ -557,9 +551,6 @@ async fn fetch_record(
             "repomd.xml record '{}' uses checksum type '{}', which depot cannot verify",
             r.data_type, r.checksum_type
         )));
-    }
-    if r.location_base.is_some() {
-        expected.size = r.size;
     }
     let mut errors = Vec::new();
     for base in bases {

@@ -112,11 +112,6 @@ impl Capture {
         self.len() == 0
     }
 
-    /// Write literal bytes (already valid XML) into the capture.
-    pub fn raw(&mut self, bytes: &[u8]) {
-        self.writer.get_mut().extend_from_slice(bytes);
-    }
-
     pub fn finish(self) -> Vec<u8> {
         self.writer.into_inner()
     }

@@ -17,26 +17,6 @@ pub struct MetadataRow {
 }
 
 impl Db {
-    /// Store fragments for units given by id: (content id, body). Existing ones are kept
-    /// (a unit's metadata never changes).
-    pub async fn metadata_put(&self, kind: &str, entries: &[(String, Vec<u8>)]) -> Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.write.begin().await?;
-        for chunk in entries.chunks(300) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT OR IGNORE INTO content_metadata (content_id, kind, body) ",
-            );
-            qb.push_values(chunk, |mut b, (id, body)| {
-                b.push_bind(id).push_bind(kind).push_bind(body);
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Store fragments for units found by the start of their natural key: (key prefix,
     /// body) — e.g. filelists entries that only carry the package's checksum. Returns how
     /// many found their unit.

@@ -60,13 +60,4 @@ impl Db {
         .fetch_optional(&self.read)
         .await?)
     }
-
-    pub async fn signing_service_by_name(&self, name: &str) -> Result<Option<SigningServiceRow>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {SIGNING_SERVICE_COLUMNS} FROM signing_services WHERE name = ?"
-        ))
-        .bind(name)
-        .fetch_optional(&self.read)
-        .await?)
-    }
 }

@@ -162,15 +162,11 @@ impl std::fmt::Display for FieldErrors {
     }
 }
 
-/// Where a request body came from: form and multipart values arrive as strings and are
-/// coerced to the field's kind; JSON values must already have it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    Json,
-    Form,
-}
-
 /// Validate and normalise a request body against `fields`.
+///
+/// The body is JSON-shaped whatever the request's encoding (the HTTP layer turns forms into
+/// JSON by the operation's schema); values are read as leniently as Django REST framework
+/// reads them (`"5"` for an integer, `"true"` for a boolean).
 ///
 /// Unknown fields, read-only fields given a value, wrong types, missing required fields (on
 /// create) and nulls where not allowed are errors. On create (`partial == false`) defaults are
@@ -179,7 +175,6 @@ pub fn validate(
     fields: &[&Field],
     body: &Map<String, Value>,
     partial: bool,
-    source: Source,
 ) -> Result<Map<String, Value>, FieldErrors> {
     let mut errors = FieldErrors::default();
     let mut out = Map::new();
@@ -192,7 +187,7 @@ pub fn validate(
     }
     for f in fields.iter().filter(|f| !f.read_only) {
         match body.get(f.name) {
-            Some(v) => match coerce(f, v, source) {
+            Some(v) => match coerce(f, v) {
                 Ok(v) => {
                     out.insert(f.name.to_string(), v);
                 }
@@ -211,8 +206,10 @@ pub fn validate(
     errors.into_result().map(|_| out)
 }
 
-fn coerce(f: &Field, v: &Value, source: Source) -> Result<Value, String> {
-    if v.is_null() || (source == Source::Form && v.as_str() == Some("") && f.nullable) {
+fn coerce(f: &Field, v: &Value) -> Result<Value, String> {
+    // links given as "" mean null, in JSON too (DRF's related fields)
+    let empty_link = matches!(f.kind, Kind::Href(_)) && v.as_str() == Some("");
+    if v.is_null() || empty_link {
         return if f.nullable {
             Ok(Value::Null)
         } else {
@@ -221,10 +218,13 @@ fn coerce(f: &Field, v: &Value, source: Source) -> Result<Value, String> {
     }
     let text = v.as_str();
     match f.kind {
-        Kind::Str | Kind::DateTime => match text {
-            Some("") if f.required => Err("This field may not be blank.".into()),
-            Some(s) => Ok(Value::from(s)),
-            None => Err("Not a valid string.".into()),
+        Kind::Str | Kind::DateTime => match v {
+            Value::String(s) if s.is_empty() && f.required => {
+                Err("This field may not be blank.".into())
+            }
+            Value::String(s) => Ok(Value::from(s.as_str())),
+            Value::Number(n) => Ok(Value::from(n.to_string())),
+            _ => Err("Not a valid string.".into()),
         },
         Kind::RelPath => match text {
             Some(s) if canonical_path(s) => Ok(Value::from(s)),
@@ -238,9 +238,11 @@ fn coerce(f: &Field, v: &Value, source: Source) -> Result<Value, String> {
             None => Err("Not a valid string.".into()),
         },
         Kind::Int { min, max } => {
-            let i = match (v, source) {
-                (Value::Number(n), _) => n.as_i64(),
-                (Value::String(s), Source::Form) => s.trim().parse().ok(),
+            let i = match v {
+                Value::Number(n) => n
+                    .as_i64()
+                    .or_else(|| n.as_f64().filter(|x| x.fract() == 0.0).map(|x| x as i64)),
+                Value::String(s) => parse_int(s),
                 _ => None,
             }
             .ok_or_else(|| "A valid integer is required.".to_string())?;
@@ -259,9 +261,9 @@ fn coerce(f: &Field, v: &Value, source: Source) -> Result<Value, String> {
             Ok(Value::from(i))
         }
         Kind::Num { min } => {
-            let x = match (v, source) {
-                (Value::Number(n), _) => n.as_f64(),
-                (Value::String(s), Source::Form) => s.trim().parse().ok(),
+            let x = match v {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
                 _ => None,
             }
             .ok_or_else(|| "A valid number is required.".to_string())?;
@@ -274,13 +276,13 @@ fn coerce(f: &Field, v: &Value, source: Source) -> Result<Value, String> {
             }
             Ok(Value::from(x))
         }
-        Kind::Bool => match (v, source) {
-            (Value::Bool(b), _) => Ok(Value::Bool(*b)),
-            (Value::String(s), Source::Form) => match s.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => Ok(Value::Bool(true)),
-                "false" | "0" | "no" | "off" => Ok(Value::Bool(false)),
-                _ => Err("Must be a valid boolean.".into()),
-            },
+        Kind::Bool => match v {
+            Value::Bool(b) => Ok(Value::Bool(*b)),
+            Value::Number(n) if n.as_f64() == Some(1.0) => Ok(Value::Bool(true)),
+            Value::Number(n) if n.as_f64() == Some(0.0) => Ok(Value::Bool(false)),
+            Value::String(s) => parse_bool(s)
+                .map(Value::Bool)
+                .ok_or_else(|| "Must be a valid boolean.".into()),
             _ => Err("Must be a valid boolean.".into()),
         },
         Kind::Choice(choices) => match text {
@@ -288,57 +290,87 @@ fn coerce(f: &Field, v: &Value, source: Source) -> Result<Value, String> {
             Some(s) => Err(format!("\"{s}\" is not a valid choice.")),
             None => Err(format!("\"{v}\" is not a valid choice.")),
         },
-        Kind::Labels => {
-            let v = parse_form_json(v, source)?;
-            match &v {
-                Value::Object(m) if m.values().all(Value::is_string) => {
-                    for k in m.keys() {
-                        if k.is_empty()
-                            || !k
-                                .chars()
-                                .all(|c| c.is_ascii_alphanumeric() || "_-./ ".contains(c))
-                        {
-                            return Err(format!("Key '{k}' contains non-alphanumerics."));
-                        }
+        Kind::Labels => match v {
+            Value::Object(m) if m.values().all(Value::is_string) => {
+                for k in m.keys() {
+                    if k.is_empty()
+                        || !k
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_-./ ".contains(c))
+                    {
+                        return Err(format!("Key '{k}' contains non-alphanumerics."));
                     }
-                    Ok(v)
                 }
-                _ => Err("Expected a dictionary of string values.".into()),
+                Ok(v.clone())
             }
-        }
-        Kind::Json(_) => parse_form_json(v, source),
-        Kind::StrList => {
-            let v = parse_form_json(v, source)?;
-            match &v {
-                Value::Array(items) if items.iter().all(Value::is_string) => Ok(v),
-                _ => Err("Expected a list of strings.".into()),
-            }
-        }
-        Kind::Href(_) => match text {
-            Some(s) if s.starts_with('/') || s.starts_with("prn:") => Ok(Value::from(s)),
-            Some("") if f.nullable => Ok(Value::Null),
-            Some(_) => Err("Invalid hyperlink - No URL match.".into()),
-            None => Err("Incorrect type. Expected URL string, received object.".into()),
+            Value::Object(_) => Err("Expected a dictionary of string values.".into()),
+            other => Err(format!(
+                "Expected a dictionary of items but got type \"{}\".",
+                json_type(other)
+            )),
         },
-        Kind::HrefList(_) => {
-            let v = parse_form_json(v, source)?;
-            match &v {
-                Value::Array(items) if items.iter().all(Value::is_string) => Ok(v),
-                _ => Err("Expected a list of items.".into()),
+        Kind::Json(_) => Ok(v.clone()),
+        Kind::StrList => match v {
+            Value::Array(items) if items.iter().all(Value::is_string) => Ok(v.clone()),
+            Value::Array(_) => Err("Expected a list of strings.".into()),
+            other => Err(format!(
+                "Expected a list of items but got type \"{}\".",
+                json_type(other)
+            )),
+        },
+        Kind::Href(_) => match text {
+            Some(s) if s.starts_with('/') || s.starts_with("prn:") || s.contains("://") => {
+                Ok(Value::from(s))
             }
-        }
+            Some(_) => Err("Invalid hyperlink - No URL match.".into()),
+            None => Err(format!(
+                "Incorrect type. Expected URL string, received {}.",
+                json_type(v)
+            )),
+        },
+        Kind::HrefList(_) => match v {
+            Value::Array(items) if items.iter().all(Value::is_string) => Ok(v.clone()),
+            Value::Array(_) => Err("Expected a list of items.".into()),
+            other => Err(format!(
+                "Expected a list of items but got type \"{}\".",
+                json_type(other)
+            )),
+        },
         Kind::File => Ok(v.clone()),
     }
 }
 
-/// Form fields carrying JSON (labels, headers) arrive as text.
-fn parse_form_json(v: &Value, source: Source) -> Result<Value, String> {
-    match (v, source) {
-        (Value::String(s), Source::Form) => {
-            serde_json::from_str(s).map_err(|_| "Value must be valid JSON.".to_string())
-        }
-        _ => Ok(v.clone()),
+/// Python's name of a JSON value's type, as DRF's messages use it.
+pub fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "str",
+        Value::Object(_) => "dict",
+        Value::Array(_) => "list",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::Bool(_) => "bool",
+        Value::Null => "NoneType",
     }
+}
+
+/// Django REST framework's boolean spellings (`t`, `yes`, `on`, `1`, ... any case).
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "t" | "y" | "yes" | "true" | "on" | "1" => Some(true),
+        "f" | "n" | "no" | "false" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// `5`, ` 5 `, `5.0`, as DRF's IntegerField reads text.
+pub fn parse_int(s: &str) -> Option<i64> {
+    let t = s.trim();
+    let t = match t.split_once('.') {
+        Some((int, frac)) if frac.chars().all(|c| c == '0') => int,
+        Some(_) => return None,
+        None => t,
+    };
+    t.parse().ok()
 }
 
 /// Pulp's canonical relative path rule (relative paths of content, distribution base paths).
@@ -389,18 +421,12 @@ mod tests {
 
     #[test]
     fn create_fills_defaults_and_requires_fields() {
-        let out = validate(
-            &fields(),
-            json!({"name": "a"}).as_object().unwrap(),
-            false,
-            Source::Json,
-        )
-        .unwrap();
+        let out = validate(&fields(), json!({"name": "a"}).as_object().unwrap(), false).unwrap();
         assert_eq!(
             Value::Object(out),
             json!({"name": "a", "download_concurrency": null, "policy": "immediate"})
         );
-        let err = validate(&fields(), &Map::new(), false, Source::Json).unwrap_err();
+        let err = validate(&fields(), &Map::new(), false).unwrap_err();
         assert_eq!(err.0["name"], vec!["This field is required."]);
     }
 
@@ -410,7 +436,6 @@ mod tests {
             &fields(),
             json!({"policy": "on_demand"}).as_object().unwrap(),
             true,
-            Source::Json,
         )
         .unwrap();
         assert_eq!(Value::Object(out), json!({"policy": "on_demand"}));
@@ -419,7 +444,7 @@ mod tests {
     #[test]
     fn rejects_bad_values_with_drf_messages() {
         let body = json!({"name": "a", "download_concurrency": 0, "policy": "never", "pulp_href": "x", "bogus": 1});
-        let err = validate(&fields(), body.as_object().unwrap(), false, Source::Json).unwrap_err();
+        let err = validate(&fields(), body.as_object().unwrap(), false).unwrap_err();
         assert_eq!(
             err.0["download_concurrency"],
             vec!["Ensure this value is greater than or equal to 1."]
@@ -427,31 +452,49 @@ mod tests {
         assert_eq!(err.0["policy"], vec!["\"never\" is not a valid choice."]);
         assert_eq!(err.0["pulp_href"], vec!["This field is read only."]);
         assert_eq!(err.0["bogus"], vec!["Unexpected field"]);
-        let err = validate(
-            &fields(),
-            json!({"name": null}).as_object().unwrap(),
-            true,
-            Source::Json,
-        )
-        .unwrap_err();
+        let err =
+            validate(&fields(), json!({"name": null}).as_object().unwrap(), true).unwrap_err();
         assert_eq!(err.0["name"], vec!["This field may not be null."]);
     }
 
     #[test]
-    fn form_values_are_coerced() {
+    fn values_are_read_like_drf() {
         let body = json!({"name": "a", "download_concurrency": "4"});
-        let out = validate(&fields(), body.as_object().unwrap(), false, Source::Form).unwrap();
+        let out = validate(&fields(), body.as_object().unwrap(), false).unwrap();
         assert_eq!(out["download_concurrency"], json!(4));
-        let body = json!({"name": "a", "download_concurrency": "4"});
-        assert!(validate(&fields(), body.as_object().unwrap(), false, Source::Json).is_err());
+        let body = json!({"name": "a", "download_concurrency": 4.0});
+        let out = validate(&fields(), body.as_object().unwrap(), false).unwrap();
+        assert_eq!(out["download_concurrency"], json!(4));
+        for bad in [json!("4.5"), json!(true), json!([4])] {
+            let body = json!({"name": "a", "download_concurrency": bad});
+            let err = validate(&fields(), body.as_object().unwrap(), false).unwrap_err();
+            assert_eq!(
+                err.0["download_concurrency"],
+                vec!["A valid integer is required."]
+            );
+        }
+    }
+
+    #[test]
+    fn drf_spellings_of_numbers_and_booleans() {
+        assert_eq!(parse_int(" 5 "), Some(5));
+        assert_eq!(parse_int("5.00"), Some(5));
+        assert_eq!(parse_int("5.5"), None);
+        for t in ["t", "Y", "yes", "True", "on", "1"] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for f in ["f", "N", "no", "FALSE", "off", "0"] {
+            assert_eq!(parse_bool(f), Some(false), "{f}");
+        }
+        assert_eq!(parse_bool("2"), None);
     }
 
     #[test]
     fn urls_are_checked() {
         const URL: Field = Field::new("url", Kind::Url).required();
         let ok = json!({"url": "http://127.0.0.1:8000/PULP_MANIFEST"});
-        assert!(validate(&[&URL], ok.as_object().unwrap(), false, Source::Json).is_ok());
+        assert!(validate(&[&URL], ok.as_object().unwrap(), false).is_ok());
         let bad = json!({"url": "not a url"});
-        assert!(validate(&[&URL], bad.as_object().unwrap(), false, Source::Json).is_err());
+        assert!(validate(&[&URL], bad.as_object().unwrap(), false).is_err());
     }
 }

@@ -56,10 +56,22 @@ async fn api_not_found() -> Response {
     error::ApiError::not_found().into_response()
 }
 
+/// Give every operation with a body the shape of its schema in `doc`.
+pub fn attach_body_shapes(ops: &mut [ops::Op], doc: &serde_json::Value) {
+    for op in ops {
+        if let Some(body) = &op.body {
+            let schema = &doc["components"]["schemas"][&body.schema];
+            op.shape = Some(Arc::new(payload::BodyShape::from_schema(schema)));
+        }
+    }
+}
+
 /// Build the application: API, OpenAPI document and content app.
 pub fn app(depot: Arc<Depot>) -> Router {
-    let ops = routes::operations(&depot);
-    let spec = serde_json::to_vec(&openapi::document(&depot, &ops)).expect("spec serializes");
+    let mut ops = routes::operations(&depot);
+    let doc = openapi::document(&depot, &ops);
+    attach_body_shapes(&mut ops, &doc);
+    let spec = serde_json::to_vec(&doc).expect("spec serializes");
     let state = AppState {
         depot,
         spec: Bytes::from(spec),

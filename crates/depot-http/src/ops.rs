@@ -25,7 +25,7 @@ use depot_core::resources::{Listed, Outcome};
 
 use crate::AppState;
 use crate::error::{ApiError, json_bytes};
-use crate::payload::{self, Payload};
+use crate::payload::{self, BodyShape, Payload};
 
 /// What a handler returns.
 pub enum Reply {
@@ -116,6 +116,9 @@ pub struct Op {
     pub tag: String,
     pub summary: String,
     pub handler: HandlerFn,
+    /// How form and multipart bodies become JSON: the fields of the body's schema (filled in
+    /// from the OpenAPI document when the router is built).
+    pub shape: Option<Arc<BodyShape>>,
 }
 
 impl Op {
@@ -141,6 +144,7 @@ impl Op {
             tag: String::new(),
             summary: String::new(),
             handler,
+            shape: None,
         }
     }
     pub fn href(mut self, param: &str, suffix: &str) -> Op {
@@ -196,6 +200,7 @@ pub struct Req {
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub request: Option<Request>,
+    pub shape: Option<Arc<BodyShape>>,
 }
 
 impl Req {
@@ -232,7 +237,7 @@ impl Req {
     }
     pub async fn payload(&mut self) -> Result<Payload, ApiError> {
         match self.request.take() {
-            Some(r) => payload::read(&self.state.depot, r).await,
+            Some(r) => payload::read(&self.state.depot, r, self.shape.as_deref()).await,
             None => Ok(Payload::default()),
         }
     }
@@ -329,6 +334,7 @@ pub async fn dispatch(
             query: query.clone(),
             headers: headers.clone(),
             request: Some(request),
+            shape: op.shape.clone(),
         };
         let reply = (op.handler)(req).await?;
         // whoever creates an object (other than a superuser) owns it

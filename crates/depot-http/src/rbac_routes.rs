@@ -35,7 +35,7 @@ pub fn operations() -> Vec<Op> {
             h(|mut r| async move {
                 let b = r.payload().await?;
                 Ok(Reply::Outcome(Outcome::Done(
-                    r.depot().user_create(&b.fields, b.source()).await?,
+                    r.depot().user_create(&b.fields).await?,
                 )))
             }),
         )
@@ -83,7 +83,7 @@ pub fn operations() -> Vec<Op> {
             h(|mut r| async move {
                 let b = r.payload().await?;
                 Ok(Reply::Outcome(Outcome::Done(
-                    r.depot().group_create(&b.fields, b.source()).await?,
+                    r.depot().group_create(&b.fields).await?,
                 )))
             }),
         )
@@ -178,7 +178,7 @@ pub fn operations() -> Vec<Op> {
             h(|mut r| async move {
                 let b = r.payload().await?;
                 Ok(Reply::Outcome(Outcome::Done(
-                    r.depot().role_create(&b.fields, b.source()).await?,
+                    r.depot().role_create(&b.fields).await?,
                 )))
             }),
         )
@@ -225,9 +225,7 @@ pub fn operations() -> Vec<Op> {
                 hd(partial, |mut r, partial| async move {
                     let id = r.id()?;
                     let b = r.payload().await?;
-                    ok(r.depot()
-                        .user_update(&id, &b.fields, partial, b.source())
-                        .await?)
+                    ok(r.depot().user_update(&id, &b.fields, partial).await?)
                 }),
             )
             .href("auth_user_href", "")
@@ -243,9 +241,7 @@ pub fn operations() -> Vec<Op> {
                 hd(partial, |mut r, partial| async move {
                     let id = r.id()?;
                     let b = r.payload().await?;
-                    ok(r.depot()
-                        .group_update(&id, &b.fields, partial, b.source())
-                        .await?)
+                    ok(r.depot().group_update(&id, &b.fields, partial).await?)
                 }),
             )
             .href("group_href", "")
@@ -261,9 +257,7 @@ pub fn operations() -> Vec<Op> {
                 hd(partial, |mut r, partial| async move {
                     let id = r.id()?;
                     let b = r.payload().await?;
-                    ok(r.depot()
-                        .role_update(&id, &b.fields, partial, b.source())
-                        .await?)
+                    ok(r.depot().role_update(&id, &b.fields, partial).await?)
                 }),
             )
             .href("role_href", "")
@@ -313,9 +307,7 @@ pub fn operations() -> Vec<Op> {
                     let holder = r.depot().holder(users, &r.id()?).await?;
                     let b = r.payload().await?;
                     Ok(Reply::Outcome(Outcome::Done(
-                        r.depot()
-                            .assignment_create(holder, &b.fields, b.source())
-                            .await?,
+                        r.depot().assignment_create(holder, &b.fields).await?,
                     )))
                 }),
             )
@@ -435,9 +427,7 @@ pub fn content_guard_operations(def: TypeDef) -> Vec<Op> {
             hd(def.clone(), |mut r, d| async move {
                 let b = r.payload().await?;
                 Ok(Reply::Outcome(Outcome::Done(
-                    r.depot()
-                        .content_guard_create(&d, &b.fields, b.source())
-                        .await?,
+                    r.depot().content_guard_create(&d, &b.fields).await?,
                 )))
             }),
         )
@@ -488,7 +478,7 @@ pub fn content_guard_operations(def: TypeDef) -> Vec<Op> {
                     let id = r.id()?;
                     let b = r.payload().await?;
                     ok(r.depot()
-                        .content_guard_update(&d, &id, &b.fields, partial, b.source())
+                        .content_guard_update(&d, &id, &b.fields, partial)
                         .await?)
                 }),
             )

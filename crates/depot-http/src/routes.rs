@@ -128,7 +128,7 @@ fn action_operation(a: depot_core::plugin::ActionDef) -> Op {
         hd(a.clone(), |mut r, a| async move {
             let b = r.payload().await?;
             let fields: Vec<&depot_core::fields::Field> = a.fields.iter().collect();
-            let args = depot_core::fields::validate(&fields, &b.fields, false, b.source())
+            let args = depot_core::fields::validate(&fields, &b.fields, false)
                 .map_err(depot_core::CoreError::Invalid)?;
             let task = (a.run)(r.depot().clone(), args, r.user.clone()).await?;
             Ok(Reply::Outcome(Outcome::Task(task)))
@@ -556,7 +556,7 @@ fn remote_operations(def: TypeDef) -> Vec<Op> {
             &list,
             hd(def.clone(), |mut r, d| async move {
                 let b = r.payload().await?;
-                let v = r.depot().remote_create(&d, &b.fields, b.source()).await?;
+                let v = r.depot().remote_create(&d, &b.fields).await?;
                 Ok(Reply::Outcome(Outcome::Done(v)))
             }),
         )
@@ -602,7 +602,7 @@ fn remote_operations(def: TypeDef) -> Vec<Op> {
             let uid = r.user_id();
             Ok(Reply::Outcome(
                 r.depot()
-                    .remote_update(&d, &id, &b.fields, partial, b.source(), uid)
+                    .remote_update(&d, &id, &b.fields, partial, uid)
                     .await?,
             ))
         },
@@ -644,10 +644,7 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
             &list,
             hd(rdef.clone(), |mut r, d| async move {
                 let b = r.payload().await?;
-                let v = r
-                    .depot()
-                    .repository_create(&d, &b.fields, b.source())
-                    .await?;
+                let v = r.depot().repository_create(&d, &b.fields).await?;
                 Ok(Reply::Outcome(Outcome::Done(v)))
             }),
         )
@@ -690,9 +687,7 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
                 let b = r.payload().await?;
                 let uid = r.user_id();
                 Ok(Reply::Outcome(
-                    r.depot()
-                        .repository_modify(&d, &id, &b.fields, b.source(), uid)
-                        .await?,
+                    r.depot().repository_modify(&d, &id, &b.fields, uid).await?,
                 ))
             }),
         )
@@ -755,7 +750,7 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
             let uid = r.user_id();
             Ok(Reply::Outcome(
                 r.depot()
-                    .repository_update(&d, &id, &b.fields, partial, b.source(), uid)
+                    .repository_update(&d, &id, &b.fields, partial, uid)
                     .await?,
             ))
         },
@@ -771,9 +766,7 @@ fn repository_operations(rdef: RepositoryDef) -> Vec<Op> {
                     let b = r.payload().await?;
                     let uid = r.user_id();
                     Ok(Reply::Outcome(
-                        r.depot()
-                            .repository_sync(&d, &id, &b.fields, b.source(), uid)
-                            .await?,
+                        r.depot().repository_sync(&d, &id, &b.fields, uid).await?,
                     ))
                 }),
             )
@@ -820,9 +813,7 @@ fn publication_operations(pdef: PublicationDef) -> Vec<Op> {
                 let b = r.payload().await?;
                 let uid = r.user_id();
                 Ok(Reply::Outcome(
-                    r.depot()
-                        .publication_create(&d, &b.fields, b.source(), uid)
-                        .await?,
+                    r.depot().publication_create(&d, &b.fields, uid).await?,
                 ))
             }),
         )
@@ -891,9 +882,7 @@ fn distribution_operations(ddef: DistributionDef) -> Vec<Op> {
                 let b = r.payload().await?;
                 let uid = r.user_id();
                 Ok(Reply::Outcome(
-                    r.depot()
-                        .distribution_create(&d, &b.fields, b.source(), uid)
-                        .await?,
+                    r.depot().distribution_create(&d, &b.fields, uid).await?,
                 ))
             }),
         )
@@ -939,7 +928,7 @@ fn distribution_operations(ddef: DistributionDef) -> Vec<Op> {
             let uid = r.user_id();
             Ok(Reply::Outcome(
                 r.depot()
-                    .distribution_update(&d, &id, &b.fields, partial, b.source(), uid)
+                    .distribution_update(&d, &id, &b.fields, partial, uid)
                     .await?,
             ))
         },
@@ -995,12 +984,9 @@ fn content_operations(cdef: ContentDef) -> Vec<Op> {
                             .check_href(r.user.as_ref(), repo, "modify")
                             .await?;
                     }
-                    let source = b.source();
                     let uid = r.user_id();
                     Ok(Reply::Outcome(
-                        r.depot()
-                            .content_create(&d, &b.fields, b.file, source, uid)
-                            .await?,
+                        r.depot().content_create(&d, &b.fields, b.file, uid).await?,
                     ))
                 }),
             )
@@ -1015,11 +1001,7 @@ fn content_operations(cdef: ContentDef) -> Vec<Op> {
                 format!("{list}upload/"),
                 hd(cdef.clone(), |mut r, d| async move {
                     let b = r.payload().await?;
-                    let source = b.source();
-                    let v = r
-                        .depot()
-                        .content_upload(&d, &b.fields, b.file, source)
-                        .await?;
+                    let v = r.depot().content_upload(&d, &b.fields, b.file).await?;
                     Ok(Reply::Outcome(Outcome::Done(v)))
                 }),
             )

@@ -30,7 +30,7 @@ pub struct Outcome {
 impl Outcome {
     pub fn new(repo: &RepoEntry, status: &str, detail: impl Into<String>) -> Outcome {
         Outcome {
-            short_name: repo.short_name.clone(),
+            short_name: repo.label().to_string(),
             status: status.to_string(),
             detail: detail.into(),
             version: None,
@@ -246,7 +246,7 @@ async fn sync_one(
     body: Value,
     retries: u32,
 ) -> Outcome {
-    reporter.progress(&repo.short_name, "syncing");
+    reporter.progress(repo.label(), "syncing");
     let repository = match ensure_repository(client, repo, repo_name, remote.clone(), false).await {
         Ok(r) => r,
         Err(e) => return Outcome::new(repo, "failed", e.message),
@@ -258,7 +258,7 @@ async fn sync_one(
         .to_string();
     let mut attempt = 0;
     loop {
-        let short = repo.short_name.clone();
+        let short = repo.label().to_string();
         let mut last = String::new();
         let mut on_progress = |p: &Progress| {
             if let Some((_, done, Some(total))) = p
@@ -295,7 +295,7 @@ async fn sync_one(
                 if attempt > 0 {
                     o.detail.push_str(&format!(" (after {attempt} retries)"));
                 }
-                reporter.progress(&repo.short_name, &o.detail);
+                reporter.progress(repo.label(), &o.detail);
                 return o;
             }
             Err(e)
@@ -306,7 +306,7 @@ async fn sync_one(
                 // the stored credentials may be out of date: send ours and try again
                 credentials_resent = true;
                 reporter.progress(
-                    &repo.short_name,
+                    repo.label(),
                     "upstream refused the credentials; updating them",
                 );
                 if let Err(e) =
@@ -318,7 +318,7 @@ async fn sync_one(
             Err(e) if e.transient && attempt < retries => {
                 attempt += 1;
                 reporter.progress(
-                    &repo.short_name,
+                    repo.label(),
                     &format!("retrying ({attempt}/{retries}) after: {}", e.message),
                 );
                 tokio::time::sleep(std::time::Duration::from_secs(2u64.pow(attempt))).await;
@@ -504,7 +504,7 @@ async fn publish_one(
     if latest.ends_with("/versions/0/") || latest.is_empty() {
         return Ok(Outcome::new(repo, "skipped", "the repository is empty"));
     }
-    reporter.progress(&repo.short_name, "publishing");
+    reporter.progress(repo.label(), "publishing");
     let (publication, _fresh) = publication_of(client, repo.kind, &latest).await?;
     let dists = distributions_of(client, repo, &repo.distribution_name).await?;
     if let Some(d) = dists
@@ -547,7 +547,7 @@ async fn publish_one(
     );
     o.version = Some(version.to_string());
     o.href = created(&task, "/distributions/").into_iter().next();
-    reporter.progress(&repo.short_name, &o.detail);
+    reporter.progress(repo.label(), &o.detail);
     Ok(o)
 }
 
@@ -631,7 +631,7 @@ pub async fn promote(
         };
         o.version = Some(version);
         o.href = Some(href);
-        reporter.progress(&repo.short_name, &o.detail);
+        reporter.progress(repo.label(), &o.detail);
         out.push(o);
     }
     Ok(out)
@@ -793,7 +793,7 @@ async fn mirror_one(
         ),
     );
     o.version = Some(version.to_string());
-    reporter.progress(&repo.short_name, &o.detail);
+    reporter.progress(repo.label(), &o.detail);
     Ok(o)
 }
 

@@ -63,7 +63,8 @@ pub struct RepoEntry {
     pub mirror: Option<bool>,
     /// Always ends with '/'; the version is appended.
     pub base_path: String,
-    /// Matches `^[A-Za-z0-9_]+$`; unique over all repository files.
+    /// Matches `^[A-Za-z0-9_]+$`; unique over all repository files. Empty only when
+    /// `publish` is false (as are `base_path` and `distribution_name`).
     pub short_name: String,
     pub sync_group: Option<String>,
     /// Prefix; the version is appended.
@@ -77,6 +78,18 @@ pub struct RepoEntry {
     /// Where the entry came from, for messages, e.g.
     /// `rpm-package-repos.yml: rpm_package_repos[3] (docker)`.
     pub origin: String,
+}
+
+impl RepoEntry {
+    /// How progress and summaries name the repository: its short name, or its name when it
+    /// has none (an entry that is never published).
+    pub fn label(&self) -> &str {
+        if self.short_name.is_empty() {
+            &self.name
+        } else {
+            &self.short_name
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -723,19 +736,32 @@ fn read_entry(
 fn check_entries(drafts: &[Draft], errors: &mut Vec<String>) {
     for d in drafts {
         let label = d.label();
-        let mut missing = Vec::new();
-        for (field, value) in [
-            ("name", &d.name),
-            ("short_name", &d.short_name),
-            ("base_path", &d.base_path),
-            ("distribution_name", &d.distribution_name),
-        ] {
-            if value.is_none() {
-                missing.push(field);
-            }
+        // Only what the entry is used for is required: a retired repository kept in the list
+        // (sync and publish false) needs no more than its name, as in the release train's
+        // own templates.
+        let mut missing: Vec<String> = Vec::new();
+        if d.name.is_none() {
+            missing.push("name".into());
         }
-        if d.sync && d.url.is_none() {
-            missing.push("url (required unless sync is false)");
+        let mut group = |fields: &[(&str, bool)], why: &str| {
+            let absent: Vec<&str> = fields.iter().filter(|f| f.1).map(|f| f.0).collect();
+            if let Some((last, rest)) = absent.split_last() {
+                missing.extend(rest.iter().map(|f| f.to_string()));
+                missing.push(format!("{last} ({why})"));
+            }
+        };
+        if d.publish {
+            group(
+                &[
+                    ("short_name", d.short_name.is_none()),
+                    ("base_path", d.base_path.is_none()),
+                    ("distribution_name", d.distribution_name.is_none()),
+                ],
+                "required unless publish is false",
+            );
+        }
+        if d.sync {
+            group(&[("url", d.url.is_none())], "required unless sync is false");
         }
         match missing.len() {
             0 => {}
@@ -1339,7 +1365,7 @@ mod tests {
         assert_eq!(
             e,
             [
-                "repos.yml: rpm_package_repos[0] (name \"Grafana\"): missing required field short_name"
+                "repos.yml: rpm_package_repos[0] (name \"Grafana\"): missing required field short_name (required unless publish is false)"
             ]
         );
     }
@@ -1350,14 +1376,40 @@ mod tests {
         assert_eq!(
             e,
             [
-                "repos.yml: rpm_package_repos[0] (short_name \"x\"): missing required fields name, base_path, distribution_name, url (required unless sync is false)"
+                "repos.yml: rpm_package_repos[0] (short_name \"x\"): missing required fields name, base_path, distribution_name (required unless publish is false), url (required unless sync is false)"
             ]
         );
         let e = errors_of("rpm_package_repos:\n  - {}\n");
         assert_eq!(
             e,
             [
-                "repos.yml: rpm_package_repos[0]: missing required fields name, short_name, base_path, distribution_name, url (required unless sync is false)"
+                "repos.yml: rpm_package_repos[0]: missing required fields name, short_name, base_path, distribution_name (required unless publish is false), url (required unless sync is false)"
+            ]
+        );
+    }
+
+    #[test]
+    fn retired_entries_need_only_a_name() {
+        let c = load_repos(
+            "rpm_package_repos:\n  - {name: Retired, sync: false, publish: false}\n  - {name: A, url: http://a, base_path: a/, short_name: a, distribution_name: a-}\n",
+        )
+        .unwrap();
+        assert_eq!(c.repositories.len(), 2);
+        assert_eq!(c.repositories[0].label(), "Retired");
+        assert_eq!(c.repositories[1].label(), "a");
+        // synced but never published: no distribution fields needed either
+        let c = load_repos("rpm_package_repos:\n  - {name: S, url: http://s, publish: false}\n")
+            .unwrap();
+        assert!(c.repositories[0].sync && !c.repositories[0].publish);
+        // still a name, and a url when synced
+        let e = errors_of(
+            "rpm_package_repos:\n  - {sync: false, publish: false}\n  - {name: B, publish: false}\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "repos.yml: rpm_package_repos[0]: missing required field name",
+                "repos.yml: rpm_package_repos[1] (name \"B\"): missing required field url (required unless sync is false)",
             ]
         );
     }
@@ -1543,7 +1595,7 @@ rpm_package_repos:
             [
                 "repos.yml: rpm_package_repos[0] (name \"A\"): short_name must be a string, got a number",
                 "repos.yml: rpm_package_repos[0] (name \"A\"): distribution_name must be a string, got a list",
-                "repos.yml: rpm_package_repos[0] (name \"A\"): missing required fields short_name, distribution_name",
+                "repos.yml: rpm_package_repos[0] (name \"A\"): missing required fields short_name, distribution_name (required unless publish is false)",
             ]
         );
         let e = errors_of("rpm_package_repos:\n  - just a string\n");
@@ -1577,7 +1629,7 @@ rpm_package_repos:
         );
         assert!(e[1].contains("rpm_package_repos[1] (name \"B\"): unknown sync_policy \"x\""));
         assert!(e[2].contains(
-            "rpm_package_repos[2] (name \"C\"): missing required fields short_name, url"
+            "rpm_package_repos[2] (name \"C\"): missing required fields short_name (required unless publish is false), url"
         ));
         assert!(e[3].contains("rpm_package_repos[1] (name \"B\"): duplicate short_name \"a\" (first at rpm_package_repos[0])"));
     }

@@ -18,9 +18,10 @@ use depot_core::Depot;
     name = "depot",
     version,
     about = "A Pulp-compatible content server and release pipeline for package repositories",
-    long_about = "depot mirrors RPM, APT, container and file repositories into immutable \
-                  snapshots, publishes them and guards who may read each one. It speaks the \
-                  Pulp 3 REST API, so pulp-cli and the Pulp Ansible modules work against it."
+    long_about = "depot mirrors RPM and file repositories into immutable snapshots \
+                  (repository versions), publishes them and guards who may read each one. It \
+                  speaks the Pulp 3 REST API, so pulp-cli and the Pulp Ansible modules work \
+                  against it."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -7,7 +7,7 @@ use super::{Listed, Outcome, labels, not_found, strip_origin};
 use crate::Depot;
 use crate::core_tasks::GENERAL_CREATE;
 use crate::error::{CoreError, Result};
-use crate::fields::{self, Field, FieldErrors, Kind, Source};
+use crate::fields::{self, Field, FieldErrors, Kind};
 use crate::href;
 use crate::plugin::{ContentDef, Family, FilterOp};
 use crate::tasks::NewTask;
@@ -282,7 +282,6 @@ impl Depot {
         cdef: &ContentDef,
         body: &Map<String, Value>,
         file: UploadedFile,
-        source: Source,
     ) -> Result<Map<String, Value>> {
         let upload = cdef
             .upload
@@ -294,7 +293,7 @@ impl Depot {
         let mut body = body.clone();
         let has_file = file.is_some();
         body.remove("file");
-        let mut args = fields::validate(&all, &body, false, source)?;
+        let mut args = fields::validate(&all, &body, false)?;
         let sources = [
             has_file,
             args.contains_key("artifact"),
@@ -362,10 +361,9 @@ impl Depot {
         cdef: &ContentDef,
         body: &Map<String, Value>,
         file: UploadedFile,
-        source: Source,
         user: Option<i64>,
     ) -> Result<Outcome> {
-        let args = self.content_create_args(cdef, body, file, source).await?;
+        let args = self.content_create_args(cdef, body, file).await?;
         let mut t = NewTask::new(
             GENERAL_CREATE,
             json!({"family": "content", "pulp_type": cdef.def.pulp_type, "body": args}),
@@ -390,12 +388,11 @@ impl Depot {
         cdef: &ContentDef,
         body: &Map<String, Value>,
         file: UploadedFile,
-        source: Source,
     ) -> Result<Value> {
         if body.contains_key("repository") {
             return Err(CoreError::invalid("repository", "Unexpected field"));
         }
-        let args = self.content_create_args(cdef, body, file, source).await?;
+        let args = self.content_create_args(cdef, body, file).await?;
         let (_, v) = crate::core_tasks::create_content(self, cdef, &args, None).await?;
         Ok(v)
     }

@@ -15,7 +15,7 @@ use super::remotes::unique_error;
 use super::{Listed, not_found, obj};
 use crate::Depot;
 use crate::error::Result;
-use crate::fields::{self, Default, Field, FieldErrors, Kind, Source};
+use crate::fields::{self, Default, Field, FieldErrors, Kind};
 use crate::href;
 use crate::plugin::{Family, TypeDef};
 use crate::rbac::Visible;
@@ -303,9 +303,8 @@ impl Depot {
         &self,
         def: &TypeDef,
         body: &Map<String, Value>,
-        source: Source,
     ) -> Result<Value> {
-        let values = fields::validate(&fields(def), body, false, source)?;
+        let values = fields::validate(&fields(def), body, false)?;
         let extra = self.guard_extra(def, &values).await?;
         let t = now();
         let row = ContentGuardRow {
@@ -333,10 +332,9 @@ impl Depot {
         id: &str,
         body: &Map<String, Value>,
         partial: bool,
-        source: Source,
     ) -> Result<Value> {
         let mut row = self.content_guard_row(def, id).await?;
-        let patch = fields::validate(&fields(def), body, partial, source)?;
+        let patch = fields::validate(&fields(def), body, partial)?;
         let mut merged = obj(&row.extra);
         merged.extend(patch.clone());
         let extra = self.guard_extra(def, &merged).await?;

@@ -9,7 +9,7 @@ use super::{Listed, Outcome, all_fields, labels, not_found, obj, parse_related, 
 use crate::Depot;
 use crate::core_tasks::{GENERAL_CREATE, GENERAL_DELETE, GENERAL_UPDATE};
 use crate::error::{CoreError, Result};
-use crate::fields::{self, Default, Field, FieldErrors, Kind, Source};
+use crate::fields::{self, Default, Field, FieldErrors, Kind};
 use crate::href;
 use crate::plugin::{DistributionDef, Family, TypeDef};
 use crate::tasks::NewTask;
@@ -315,10 +315,9 @@ impl Depot {
         &self,
         ddef: &DistributionDef,
         body: &Map<String, Value>,
-        source: Source,
         user: Option<i64>,
     ) -> Result<Outcome> {
-        let patch = fields::validate(&fields(&ddef.def), body, false, source)?;
+        let patch = fields::validate(&fields(&ddef.def), body, false)?;
         if let Some(name) = patch.get("name").and_then(Value::as_str) {
             let taken: i64 =
                 sqlx::query_scalar("SELECT count(*) FROM distributions WHERE name = ?")
@@ -350,11 +349,10 @@ impl Depot {
         id: &str,
         body: &Map<String, Value>,
         partial: bool,
-        source: Source,
         user: Option<i64>,
     ) -> Result<Outcome> {
         let row = self.distribution_row(&ddef.def, id).await?;
-        let patch = fields::validate(&fields(&ddef.def), body, partial, source)?;
+        let patch = fields::validate(&fields(&ddef.def), body, partial)?;
         let current = current_values(self, &row);
         if !super::changed(&patch, &current) {
             return Ok(Outcome::Unchanged(render(self, &row)));

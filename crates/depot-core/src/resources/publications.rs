@@ -6,7 +6,7 @@ use super::list::{FilterDef, ListSpec, Op, datetime_filters};
 use super::{Listed, Outcome, all_fields, not_found, obj, strip_origin};
 use crate::Depot;
 use crate::error::{CoreError, Result};
-use crate::fields::{self, Field, FieldErrors, Kind, Source};
+use crate::fields::{self, Field, FieldErrors, Kind};
 use crate::href;
 use crate::plugin::{Family, PublicationDef, TypeDef};
 use crate::tasks::NewTask;
@@ -219,10 +219,9 @@ impl Depot {
         &self,
         pdef: &PublicationDef,
         body: &Map<String, Value>,
-        source: Source,
         user: Option<i64>,
     ) -> Result<Outcome> {
-        let mut args = fields::validate(&fields(&pdef.def), body, false, source)?;
+        let mut args = fields::validate(&fields(&pdef.def), body, false)?;
         let version = self.version_from_body(&args).await?;
         if args.get("checkpoint") == Some(&Value::Bool(true))
             && args.contains_key("repository_version")

@@ -11,7 +11,7 @@ use super::{Listed, Outcome, all_fields, labels, not_found, obj};
 use crate::Depot;
 use crate::core_tasks::{GENERAL_DELETE, GENERAL_UPDATE};
 use crate::error::{CoreError, Result};
-use crate::fields::{self, Default, Field, FieldErrors, Kind, Source};
+use crate::fields::{self, Default, Field, FieldErrors, Kind};
 use crate::href;
 use crate::plugin::TypeDef;
 use crate::tasks::NewTask;
@@ -287,13 +287,8 @@ impl Depot {
     }
 
     /// Create a remote (synchronous, like Pulp).
-    pub async fn remote_create(
-        &self,
-        def: &TypeDef,
-        body: &Map<String, Value>,
-        source: Source,
-    ) -> Result<Value> {
-        let patch = fields::validate(&fields(def), body, false, source)?;
+    pub async fn remote_create(&self, def: &TypeDef, body: &Map<String, Value>) -> Result<Value> {
+        let patch = fields::validate(&fields(def), body, false)?;
         let mut errors = FieldErrors::default();
         check_rules(&patch, &mut errors);
         errors.into_result()?;
@@ -323,11 +318,10 @@ impl Depot {
         id: &str,
         body: &Map<String, Value>,
         partial: bool,
-        source: Source,
         user: Option<i64>,
     ) -> Result<Outcome> {
         let row = self.remote_row(def, id).await?;
-        let patch = fields::validate(&fields(def), body, partial, source)?;
+        let patch = fields::validate(&fields(def), body, partial)?;
         let current = current_values(&row);
         let mut merged = current.clone();
         merged.extend(patch.clone());

@@ -8,7 +8,7 @@ use super::{Listed, Outcome, all_fields, labels, not_found, obj, parse_related};
 use crate::Depot;
 use crate::core_tasks::{DELETE_VERSION, GENERAL_DELETE, GENERAL_UPDATE, MODIFY};
 use crate::error::{CoreError, Result};
-use crate::fields::{self, Default, Field, FieldErrors, Kind, Source};
+use crate::fields::{self, Default, Field, FieldErrors, Kind};
 use crate::href;
 use crate::plugin::{Family, RepositoryDef, TypeDef};
 use crate::tasks::NewTask;
@@ -353,9 +353,8 @@ impl Depot {
         &self,
         rdef: &RepositoryDef,
         body: &Map<String, Value>,
-        source: Source,
     ) -> Result<Value> {
-        let mut patch = fields::validate(&fields(&rdef.def), body, false, source)?;
+        let mut patch = fields::validate(&fields(&rdef.def), body, false)?;
         self.check_signing_services(&rdef.def, &patch).await?;
         let remote_id = match patch.get("remote") {
             Some(v) => self.check_repository_remote(rdef, v).await?,
@@ -394,11 +393,10 @@ impl Depot {
         id: &str,
         body: &Map<String, Value>,
         partial: bool,
-        source: Source,
         user: Option<i64>,
     ) -> Result<Outcome> {
         let row = self.repository_row(&rdef.def, id).await?;
-        let mut patch = fields::validate(&fields(&rdef.def), body, partial, source)?;
+        let mut patch = fields::validate(&fields(&rdef.def), body, partial)?;
         self.check_signing_services(&rdef.def, &patch).await?;
         let current = current_values(self, &row);
         if !super::changed(&patch, &current) {
@@ -444,7 +442,6 @@ impl Depot {
         rdef: &RepositoryDef,
         id: &str,
         body: &Map<String, Value>,
-        source: Source,
         user: Option<i64>,
     ) -> Result<Outcome> {
         let sync = rdef
@@ -455,7 +452,7 @@ impl Depot {
         let remote_field = Field::new("remote", Kind::Href("remotes"));
         let mut all: Vec<&Field> = vec![&remote_field];
         all.extend(sync.fields.iter());
-        let mut args = fields::validate(&all, body, false, source)?;
+        let mut args = fields::validate(&all, body, false)?;
         let remote_id = match args.remove("remote") {
             Some(v) if !v.is_null() => self.check_repository_remote(rdef, &v).await?,
             _ => row.remote_id.clone(),
@@ -496,16 +493,10 @@ impl Depot {
         rdef: &RepositoryDef,
         id: &str,
         body: &Map<String, Value>,
-        source: Source,
         user: Option<i64>,
     ) -> Result<Outcome> {
         self.repository_row(&rdef.def, id).await?;
-        let args = fields::validate(
-            &MODIFY_FIELDS.iter().collect::<Vec<_>>(),
-            body,
-            false,
-            source,
-        )?;
+        let args = fields::validate(&MODIFY_FIELDS.iter().collect::<Vec<_>>(), body, false)?;
         let mut errors = FieldErrors::default();
         let mut resolved = Map::new();
         for key in ["add_content_units", "remove_content_units"] {

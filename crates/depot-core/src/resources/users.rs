@@ -10,7 +10,7 @@ use super::{Listed, Outcome, not_found, strip_origin};
 use crate::Depot;
 use crate::auth::hash_password;
 use crate::error::{CoreError, Result};
-use crate::fields::{self, Default, Field, FieldErrors, Kind, Source};
+use crate::fields::{self, Default, Field, FieldErrors, Kind};
 use crate::href;
 use crate::plugin::Family;
 use crate::rbac::builtin_roles;
@@ -252,8 +252,8 @@ impl Depot {
         }
     }
 
-    pub async fn user_create(&self, body: &Map<String, Value>, source: Source) -> Result<Value> {
-        let v = fields::validate(&USER_FIELDS.iter().collect::<Vec<_>>(), body, false, source)?;
+    pub async fn user_create(&self, body: &Map<String, Value>) -> Result<Value> {
+        let v = fields::validate(&USER_FIELDS.iter().collect::<Vec<_>>(), body, false)?;
         let username = v["username"].as_str().unwrap_or_default().to_string();
         if username.chars().count() > 150 {
             return Err(CoreError::invalid(
@@ -302,15 +302,9 @@ impl Depot {
         id: &str,
         body: &Map<String, Value>,
         partial: bool,
-        source: Source,
     ) -> Result<Value> {
         let mut u = self.user_row(id).await?;
-        let v = fields::validate(
-            &USER_FIELDS.iter().collect::<Vec<_>>(),
-            body,
-            partial,
-            source,
-        )?;
+        let v = fields::validate(&USER_FIELDS.iter().collect::<Vec<_>>(), body, partial)?;
         if let Some(n) = v.get("username").and_then(Value::as_str) {
             u.username = n.to_string();
         }
@@ -399,13 +393,8 @@ impl Depot {
         Ok(Listed::of(&q, &page, Self::render_group))
     }
 
-    pub async fn group_create(&self, body: &Map<String, Value>, source: Source) -> Result<Value> {
-        let v = fields::validate(
-            &GROUP_FIELDS.iter().collect::<Vec<_>>(),
-            body,
-            false,
-            source,
-        )?;
+    pub async fn group_create(&self, body: &Map<String, Value>) -> Result<Value> {
+        let v = fields::validate(&GROUP_FIELDS.iter().collect::<Vec<_>>(), body, false)?;
         let name = v["name"].as_str().unwrap_or_default();
         let id = self.db.group_create(name).await.map_err(|e| match e {
             StoreError::Unique { .. } => CoreError::invalid("name", "This field must be unique."),
@@ -419,15 +408,9 @@ impl Depot {
         id: &str,
         body: &Map<String, Value>,
         partial: bool,
-        source: Source,
     ) -> Result<Value> {
         let g = self.group_row(id).await?;
-        let v = fields::validate(
-            &GROUP_FIELDS.iter().collect::<Vec<_>>(),
-            body,
-            partial,
-            source,
-        )?;
+        let v = fields::validate(&GROUP_FIELDS.iter().collect::<Vec<_>>(), body, partial)?;
         if let Some(name) = v.get("name").and_then(Value::as_str) {
             self.db
                 .group_rename(g.id, name)
@@ -545,8 +528,8 @@ impl Depot {
         errors.into_result().map_err(Into::into)
     }
 
-    pub async fn role_create(&self, body: &Map<String, Value>, source: Source) -> Result<Value> {
-        let v = fields::validate(&ROLE_FIELDS.iter().collect::<Vec<_>>(), body, false, source)?;
+    pub async fn role_create(&self, body: &Map<String, Value>) -> Result<Value> {
+        let v = fields::validate(&ROLE_FIELDS.iter().collect::<Vec<_>>(), body, false)?;
         let perms: Vec<String> =
             serde_json::from_value(v["permissions"].clone()).unwrap_or_default();
         self.check_permissions(&perms).await?;
@@ -572,18 +555,12 @@ impl Depot {
         id: &str,
         body: &Map<String, Value>,
         partial: bool,
-        source: Source,
     ) -> Result<Value> {
         let mut r = self.role_row(id).await?;
         if r.locked {
             return Err(CoreError::Forbidden("The role is locked.".into()));
         }
-        let v = fields::validate(
-            &ROLE_FIELDS.iter().collect::<Vec<_>>(),
-            body,
-            partial,
-            source,
-        )?;
+        let v = fields::validate(&ROLE_FIELDS.iter().collect::<Vec<_>>(), body, partial)?;
         if let Some(n) = v.get("name").and_then(Value::as_str) {
             r.name = n.to_string();
         }
@@ -689,14 +666,8 @@ impl Depot {
         &self,
         holder: Holder,
         body: &Map<String, Value>,
-        source: Source,
     ) -> Result<Value> {
-        let v = fields::validate(
-            &ASSIGNMENT_FIELDS.iter().collect::<Vec<_>>(),
-            body,
-            true,
-            source,
-        )?;
+        let v = fields::validate(&ASSIGNMENT_FIELDS.iter().collect::<Vec<_>>(), body, true)?;
         let Some(role_name) = v.get("role").and_then(Value::as_str) else {
             return Err(CoreError::invalid("role", "This field is required."));
         };
@@ -818,12 +789,7 @@ impl Depot {
     ) -> Result<Outcome> {
         let mut body = body.clone();
         body.retain(|k, _| ["role", "users", "groups"].contains(&k.as_str()));
-        let v = fields::validate(
-            &NESTED_ROLE_FIELDS.iter().collect::<Vec<_>>(),
-            &body,
-            false,
-            Source::Json,
-        )?;
+        let v = fields::validate(&NESTED_ROLE_FIELDS.iter().collect::<Vec<_>>(), &body, false)?;
         let role_name = v["role"].as_str().unwrap_or_default();
         let role = self.db.role_by_name(role_name).await?.ok_or_else(|| {
             CoreError::invalid(

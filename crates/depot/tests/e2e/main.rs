@@ -4,6 +4,7 @@
 mod access;
 mod common;
 mod content_app;
+mod forms;
 mod lifecycle;
 mod pulp_cli;
 mod rpm;

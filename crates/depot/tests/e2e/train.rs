@@ -83,6 +83,7 @@ fn write_config(
              \x20   short_name: fixture_extras\n    sync_group: fixture\n    distribution_name: fixture-extras-\n\
              \x20 - name: Not synced\n    url: \"{{{{ some_template }}}}\"\n    base_path: unsynced/\n\
              \x20   short_name: unsynced\n    sync: false\n    publish: false\n    distribution_name: unsynced-\n\
+             \x20 - name: Retired repository\n    sync: false\n    publish: false\n\
              rpm_package_repos_filtered: \"{{{{ rpm_package_repos | select_repos(filter) }}}}\"\n\
              file_repos:\n\
              \x20 - name: Fixture images\n    url: {upstream_file}\n    base_path: images/\n\

@@ -324,6 +324,20 @@ impl Plugins {
         self.type_defs(family).find(|d| d.path == path)
     }
 
+    /// The `pulp_type` of every registered type of every family.
+    pub fn all_type_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        [
+            Family::Remotes,
+            Family::Repositories,
+            Family::Publications,
+            Family::Distributions,
+            Family::Content,
+            Family::ContentGuards,
+        ]
+        .into_iter()
+        .flat_map(|f| self.type_defs(f).map(|d| d.pulp_type))
+    }
+
     pub fn type_defs(&self, family: Family) -> Box<dyn Iterator<Item = &TypeDef> + '_> {
         match family {
             Family::Remotes => Box::new(self.remotes()),

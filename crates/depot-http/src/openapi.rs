@@ -182,6 +182,16 @@ fn components(depot: &Depot) -> Map<String, Value> {
     for g in depot.plugins.type_defs(depot_core::Family::ContentGuards) {
         s.typed(g, &content_guards::fields(g));
     }
+    // what the generic lists render: the family's own fields
+    for (name, common) in [
+        ("RemoteResponse", remotes::COMMON),
+        ("RepositoryResponse", repositories::COMMON),
+        ("PublicationResponse", publications::COMMON),
+        ("DistributionResponse", distributions::COMMON),
+    ] {
+        s.add(name, object_schema(common.iter(), false, false));
+        s.add(&format!("Paginated{name}List"), paginated(name));
+    }
     let guard_common: Vec<&Field> = content_guards::COMMON.iter().collect();
     s.add(
         "ContentGuardResponse",

@@ -173,7 +173,7 @@ fn typed_perms(ops: &mut [Op], def: &TypeDef, version_prefix: Option<&str>) {
 }
 
 fn core_operations() -> Vec<Op> {
-    vec![
+    let mut ops = vec![
         Op::new(
             "status_read",
             Method::GET,
@@ -484,6 +484,94 @@ fn core_operations() -> Vec<Op> {
         .params(field_params())
         .responds(200, Some("PaginatedMultipleArtifactContentResponseList"))
         .tag("Content", "List content"),
+    ];
+    ops.extend(generic_list_operations());
+    ops
+}
+
+/// `/remotes/`, `/repositories/`, `/publications/`, `/distributions/`,
+/// `/repository_versions/`: every type of a family, scoped to what the caller may view.
+fn generic_list_operations() -> Vec<Op> {
+    use depot_core::resources::generic;
+    vec![
+        Op::new(
+            "remotes_list",
+            Method::GET,
+            format!("{API}remotes/"),
+            h(|r| async move {
+                Ok(Reply::List(
+                    r.depot().remote_list_all(&r.query, r.user.as_ref()).await?,
+                ))
+            }),
+        )
+        .params(list_params(&generic::remote_spec()))
+        .perm(Perm::Authenticated)
+        .responds(200, Some("PaginatedRemoteResponseList"))
+        .tag("Remotes", "List remotes"),
+        Op::new(
+            "repositories_list",
+            Method::GET,
+            format!("{API}repositories/"),
+            h(|r| async move {
+                Ok(Reply::List(
+                    r.depot()
+                        .repository_list_all(&r.query, r.user.as_ref())
+                        .await?,
+                ))
+            }),
+        )
+        .params(list_params(&generic::repository_spec()))
+        .perm(Perm::Authenticated)
+        .responds(200, Some("PaginatedRepositoryResponseList"))
+        .tag("Repositories", "List repositories"),
+        Op::new(
+            "publications_list",
+            Method::GET,
+            format!("{API}publications/"),
+            h(|r| async move {
+                Ok(Reply::List(
+                    r.depot()
+                        .publication_list_all(&r.query, r.user.as_ref())
+                        .await?,
+                ))
+            }),
+        )
+        .params(list_params(&generic::publication_spec()))
+        .perm(Perm::Authenticated)
+        .responds(200, Some("PaginatedPublicationResponseList"))
+        .tag("Publications", "List publications"),
+        Op::new(
+            "distributions_list",
+            Method::GET,
+            format!("{API}distributions/"),
+            h(|r| async move {
+                Ok(Reply::List(
+                    r.depot()
+                        .distribution_list_all(&r.query, r.user.as_ref())
+                        .await?,
+                ))
+            }),
+        )
+        .params(list_params(&generic::distribution_spec()))
+        .perm(Perm::Authenticated)
+        .responds(200, Some("PaginatedDistributionResponseList"))
+        .tag("Distributions", "List distributions"),
+        Op::new(
+            "repository_versions_list",
+            Method::GET,
+            format!("{API}repository_versions/"),
+            h(|r| async move {
+                Ok(Reply::List(
+                    r.depot()
+                        .version_list_all(&r.query, r.user.as_ref())
+                        .await?,
+                ))
+            }),
+        )
+        .params(list_params(&generic::version_spec()))
+        .perm(Perm::Authenticated)
+        .responds(200, Some("PaginatedRepositoryVersionResponseList"))
+        .tag("Repository Versions", "List repository versions"),
     ]
 }
 

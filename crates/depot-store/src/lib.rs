@@ -18,7 +18,7 @@ pub mod versions;
 
 pub use blobs::{BlobStore, Digests, ExpectedDigests, TempBlob};
 pub use db::Db;
-pub use list::{Filter, ListQuery, Page};
+pub use list::{Filter, KeyTest, ListQuery, Page};
 
 use thiserror::Error;
 

@@ -55,6 +55,26 @@ pub enum Filter {
     Lte(String, Value),
     /// A raw condition with `?` placeholders.
     Sql(String, Vec<Value>),
+    /// A test of one key of a JSON object column (labels).
+    JsonKey {
+        column: String,
+        key: String,
+        test: KeyTest,
+    },
+    /// Any of the groups holds, each group being all of its filters (an empty list: nothing).
+    Any(Vec<Vec<Filter>>),
+}
+
+/// What `Filter::JsonKey` asks of the key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyTest {
+    Present,
+    Absent,
+    Equals(String),
+    /// Present with another value.
+    Differs(String),
+    /// Present, its value containing this text in any case.
+    IContains(String),
 }
 
 /// Conditions, ordering and a page window.
@@ -89,6 +109,109 @@ fn like_escape(s: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// Append one filter's condition to `sql`, binding its values.
+fn render(f: &Filter, sql: &mut String, args: &mut SqliteArguments<'static>) {
+    match f {
+        Filter::Eq(c, v) => {
+            sql.push_str(&format!("{c} = ?"));
+            bind(args, v);
+        }
+        Filter::Ne(c, v) => {
+            sql.push_str(&format!("{c} IS NOT ?"));
+            bind(args, v);
+        }
+        Filter::Contains(c, s) => {
+            sql.push_str(&format!("instr({c}, ?) > 0"));
+            bind(args, &Value::Text(s.clone()));
+        }
+        Filter::IContains(c, s) => {
+            sql.push_str(&format!("{c} LIKE ? ESCAPE '\\'"));
+            bind(args, &Value::Text(format!("%{}%", like_escape(s))));
+        }
+        Filter::StartsWith(c, s) => {
+            sql.push_str(&format!("substr({c}, 1, ?) = ?"));
+            bind(args, &Value::Int(s.chars().count() as i64));
+            bind(args, &Value::Text(s.clone()));
+        }
+        Filter::In(c, vs) => {
+            if vs.is_empty() {
+                sql.push('0');
+            } else {
+                let marks = vec!["?"; vs.len()].join(", ");
+                sql.push_str(&format!("{c} IN ({marks})"));
+                for v in vs {
+                    bind(args, v);
+                }
+            }
+        }
+        Filter::IsNull(c, is) => {
+            sql.push_str(&format!("{c} IS {}NULL", if *is { "" } else { "NOT " }));
+        }
+        Filter::Gt(c, v) | Filter::Gte(c, v) | Filter::Lt(c, v) | Filter::Lte(c, v) => {
+            let op = match f {
+                Filter::Gt(..) => ">",
+                Filter::Gte(..) => ">=",
+                Filter::Lt(..) => "<",
+                _ => "<=",
+            };
+            sql.push_str(&format!("{c} {op} ?"));
+            bind(args, v);
+        }
+        Filter::Sql(s, vs) => {
+            sql.push('(');
+            sql.push_str(s);
+            sql.push(')');
+            for v in vs {
+                bind(args, v);
+            }
+        }
+        Filter::JsonKey { column, key, test } => {
+            let (not, cond, value) = match test {
+                KeyTest::Present => ("", "", None),
+                KeyTest::Absent => ("NOT ", "", None),
+                KeyTest::Equals(v) => ("", " AND j.value = ?", Some(v.clone())),
+                KeyTest::Differs(v) => ("", " AND j.value IS NOT ?", Some(v.clone())),
+                KeyTest::IContains(v) => (
+                    "",
+                    " AND j.value LIKE ? ESCAPE '\\'",
+                    Some(format!("%{}%", like_escape(v))),
+                ),
+            };
+            sql.push_str(&format!(
+                "{not}EXISTS (SELECT 1 FROM json_each({column}) j WHERE j.key = ?{cond})"
+            ));
+            bind(args, &Value::Text(key.clone()));
+            if let Some(v) = value {
+                bind(args, &Value::Text(v));
+            }
+        }
+        Filter::Any(groups) => {
+            if groups.is_empty() {
+                sql.push('0');
+                return;
+            }
+            sql.push('(');
+            for (i, group) in groups.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(" OR ");
+                }
+                sql.push('(');
+                if group.is_empty() {
+                    sql.push('1');
+                }
+                for (j, f) in group.iter().enumerate() {
+                    if j > 0 {
+                        sql.push_str(" AND ");
+                    }
+                    render(f, sql, args);
+                }
+                sql.push(')');
+            }
+            sql.push(')');
+        }
+    }
+}
+
 impl ListQuery {
     /// Render the WHERE clause and its arguments.
     fn where_clause(&self) -> (String, SqliteArguments<'static>) {
@@ -96,61 +219,7 @@ impl ListQuery {
         let mut args = SqliteArguments::default();
         for (i, f) in self.filters.iter().enumerate() {
             sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            match f {
-                Filter::Eq(c, v) => {
-                    sql.push_str(&format!("{c} = ?"));
-                    bind(&mut args, v);
-                }
-                Filter::Ne(c, v) => {
-                    sql.push_str(&format!("{c} IS NOT ?"));
-                    bind(&mut args, v);
-                }
-                Filter::Contains(c, s) => {
-                    sql.push_str(&format!("instr({c}, ?) > 0"));
-                    bind(&mut args, &Value::Text(s.clone()));
-                }
-                Filter::IContains(c, s) => {
-                    sql.push_str(&format!("{c} LIKE ? ESCAPE '\\'"));
-                    bind(&mut args, &Value::Text(format!("%{}%", like_escape(s))));
-                }
-                Filter::StartsWith(c, s) => {
-                    sql.push_str(&format!("substr({c}, 1, ?) = ?"));
-                    bind(&mut args, &Value::Int(s.chars().count() as i64));
-                    bind(&mut args, &Value::Text(s.clone()));
-                }
-                Filter::In(c, vs) => {
-                    if vs.is_empty() {
-                        sql.push('0');
-                    } else {
-                        let marks = vec!["?"; vs.len()].join(", ");
-                        sql.push_str(&format!("{c} IN ({marks})"));
-                        for v in vs {
-                            bind(&mut args, v);
-                        }
-                    }
-                }
-                Filter::IsNull(c, is) => {
-                    sql.push_str(&format!("{c} IS {}NULL", if *is { "" } else { "NOT " }));
-                }
-                Filter::Gt(c, v) | Filter::Gte(c, v) | Filter::Lt(c, v) | Filter::Lte(c, v) => {
-                    let op = match f {
-                        Filter::Gt(..) => ">",
-                        Filter::Gte(..) => ">=",
-                        Filter::Lt(..) => "<",
-                        _ => "<=",
-                    };
-                    sql.push_str(&format!("{c} {op} ?"));
-                    bind(&mut args, v);
-                }
-                Filter::Sql(s, vs) => {
-                    sql.push('(');
-                    sql.push_str(s);
-                    sql.push(')');
-                    for v in vs {
-                        bind(&mut args, v);
-                    }
-                }
-            }
+            render(f, &mut sql, &mut args);
         }
         (sql, args)
     }
@@ -203,5 +272,32 @@ mod tests {
         };
         let (sql, _) = q.where_clause();
         assert_eq!(sql, " WHERE name = ? AND name LIKE ? ESCAPE '\\' AND 0");
+    }
+
+    #[test]
+    fn any_and_json_keys() {
+        let q = ListQuery {
+            filters: vec![
+                Filter::Any(vec![
+                    vec![Filter::Eq("t".into(), "a".into())],
+                    vec![
+                        Filter::Eq("t".into(), "b".into()),
+                        Filter::In("id".into(), vec!["1".into()]),
+                    ],
+                ]),
+                Filter::JsonKey {
+                    column: "labels".into(),
+                    key: "k".into(),
+                    test: KeyTest::Absent,
+                },
+                Filter::Any(vec![]),
+            ],
+            ..Default::default()
+        };
+        let (sql, _) = q.where_clause();
+        assert_eq!(
+            sql,
+            " WHERE ((t = ?) OR (t = ? AND id IN (?))) AND NOT EXISTS (SELECT 1 FROM json_each(labels) j WHERE j.key = ?) AND 0"
+        );
     }
 }

@@ -58,6 +58,47 @@ pub fn content_id_from_href(depot: &Depot, h: &str) -> Option<String> {
     (p.family == Family::Content).then_some(p.id)
 }
 
+/// `/content/`: every type's units.
+pub fn generic_list_spec() -> ListSpec {
+    use super::list::pulp_type_filter;
+    ListSpec::new("c.id", "c.pulp_created")
+        .filter(FilterDef::new(
+            "pulp_type",
+            "c.pulp_type",
+            Op::Custom(pulp_type_filter),
+        ))
+        .filter(FilterDef::new(
+            "pulp_type__in",
+            "c.pulp_type",
+            Op::Custom(pulp_type_filter),
+        ))
+        .filter(FilterDef::new(
+            "repository_version",
+            "c.id",
+            Op::Custom(in_version),
+        ))
+        .filter(FilterDef::new(
+            "repository_version_added",
+            "c.id",
+            Op::Custom(added_in_version),
+        ))
+        .filter(FilterDef::new(
+            "repository_version_removed",
+            "c.id",
+            Op::Custom(removed_in_version),
+        ))
+        .filter(FilterDef::new(
+            "orphaned_for",
+            "c.id",
+            Op::Custom(orphaned_for),
+        ))
+        .filter(super::generic::label_filter("c.pulp_labels"))
+        .order(&[
+            ("pulp_created", "c.pulp_created"),
+            ("pulp_type", "c.pulp_type"),
+        ])
+}
+
 pub fn list_spec(cdef: &ContentDef) -> ListSpec {
     let mut spec = ListSpec::new("c.id", "c.pulp_created")
         .filter(FilterDef::new(
@@ -80,6 +121,7 @@ pub fn list_spec(cdef: &ContentDef) -> ListSpec {
             "c.id",
             Op::Custom(orphaned_for),
         ))
+        .filter(super::generic::label_filter("c.pulp_labels"))
         .order(&[
             ("pulp_created", "c.pulp_created"),
             ("pulp_last_updated", "c.pulp_last_updated"),
@@ -229,19 +271,7 @@ impl Depot {
         params: &[(String, String)],
         repositories: &crate::rbac::Visible,
     ) -> Result<Listed> {
-        let spec = ListSpec::new("c.id", "c.pulp_created")
-            .filter(FilterDef::new("pulp_type", "c.pulp_type", Op::Exact))
-            .filter(FilterDef::new("pulp_type__in", "c.pulp_type", Op::In))
-            .filter(FilterDef::new(
-                "repository_version",
-                "c.id",
-                Op::Custom(in_version),
-            ))
-            .order(&[
-                ("pulp_created", "c.pulp_created"),
-                ("pulp_type", "c.pulp_type"),
-            ]);
-        let mut q = spec.build(self, params)?;
+        let mut q = generic_list_spec().build(self, params)?;
         q.filters.extend(in_repositories(repositories));
         let page = q
             .run::<ContentRow>(&self.db.read, CONTENT_SELECT, CONTENT_FROM)

@@ -69,6 +69,7 @@ pub fn list_spec() -> ListSpec {
             "d.repository_id",
             Op::Custom(repository_filter),
         ))
+        .filter(super::generic::label_filter("d.pulp_labels"))
         .order(&[
             ("pulp_created", "d.pulp_created"),
             ("pulp_last_updated", "d.pulp_last_updated"),

@@ -8,6 +8,9 @@ use depot_store::list::{Filter, ListQuery, Value as V};
 
 /// Default and fallback page size.
 pub const PAGE_SIZE: i64 = 100;
+/// The largest page served: a bigger `limit` is lowered to this (the `next` link carries on).
+/// Pulp itself has no cap; pulp-glue asks for at most 1000 and follows `next`.
+pub const MAX_LIMIT: i64 = 1000;
 
 /// Query parameters every list accepts besides its filters.
 pub const RESERVED_PARAMS: &[&str] = &[
@@ -168,7 +171,12 @@ impl ListSpec {
         for (k, v) in params {
             match k.as_str() {
                 "limit" | "page_size" => {
-                    q.limit = v.parse().ok().filter(|l: &i64| *l > 0).unwrap_or(PAGE_SIZE)
+                    q.limit = v
+                        .parse()
+                        .ok()
+                        .filter(|l: &i64| *l > 0)
+                        .unwrap_or(PAGE_SIZE)
+                        .min(MAX_LIMIT)
                 }
                 "offset" => q.offset = v.parse().ok().filter(|o: &i64| *o >= 0).unwrap_or(0),
                 "ordering" => {
@@ -251,6 +259,88 @@ fn apply(depot: &Depot, f: &FilterDef, v: &str) -> Result<Filter> {
     })
 }
 
+/// `pulp_label_select` on the labels column `expr`: comma-separated terms, all of which must
+/// hold: `key=value`, `key!=value` (has the key with another value), `key~text` (value
+/// contains text, any case), `key` (has it), `!key` (has not). `\,` is a comma in a value.
+pub fn label_select(_: &Depot, expr: &str, v: &str) -> Result<Filter> {
+    label_filter(expr, v)
+}
+
+fn label_filter(expr: &str, v: &str) -> Result<Filter> {
+    let mut terms = Vec::new();
+    let mut cur = String::new();
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&',') => {
+                cur.push(',');
+                chars.next();
+            }
+            ',' => terms.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    terms.push(cur);
+    let mut group = Vec::new();
+    for term in terms {
+        let (negated, rest) = match term.strip_prefix('!') {
+            Some(r) => (true, r),
+            None => (false, term.as_str()),
+        };
+        let key_end = rest
+            .char_indices()
+            .find(|(_, c)| !(c.is_alphanumeric() || "_ .-".contains(*c)))
+            .map_or(rest.len(), |(i, _)| i);
+        let (key, op) = rest.split_at(key_end);
+        if key.is_empty() {
+            return Err(CoreError::InvalidList(format!(
+                "Invalid search term: '{term}'."
+            )));
+        }
+        use depot_store::KeyTest;
+        let test = if let Some(val) = op.strip_prefix("!=") {
+            Some(KeyTest::Differs(val.to_string()))
+        } else if let Some(val) = op.strip_prefix('=') {
+            Some(KeyTest::Equals(val.to_string()))
+        } else {
+            op.strip_prefix('~')
+                .map(|val| KeyTest::IContains(val.to_string()))
+        };
+        let test = match (negated, test) {
+            (true, Some(_)) => {
+                return Err(CoreError::InvalidList(format!(
+                    "Cannot use an operator with '!{key}'."
+                )));
+            }
+            (true, None) => KeyTest::Absent,
+            (false, Some(t)) => t,
+            (false, None) => KeyTest::Present,
+        };
+        group.push(Filter::JsonKey {
+            column: expr.to_string(),
+            key: key.to_string(),
+            test,
+        });
+    }
+    Ok(Filter::Any(vec![group]))
+}
+
+/// `pulp_type` / `pulp_type__in` of the generic lists: registered types only.
+pub fn pulp_type_filter(depot: &Depot, expr: &str, v: &str) -> Result<Filter> {
+    let known = |t: &str| depot.plugins.all_type_names().any(|k| k == t);
+    let mut types = Vec::new();
+    for t in split_list(v) {
+        if !known(&t) {
+            return Err(CoreError::invalid(
+                "pulp_type",
+                format!("Select a valid choice. {t} is not one of the available choices."),
+            ));
+        }
+        types.push(V::Text(t));
+    }
+    Ok(Filter::In(expr.to_string(), types))
+}
+
 /// Comma-separated values (`name__in=a,b`).
 pub fn split_list(v: &str) -> impl Iterator<Item = String> + '_ {
     v.split(',')
@@ -297,6 +387,50 @@ fn href_ids(_: &Depot, expr: &str, v: &str) -> Result<Filter> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_selections() {
+        use depot_store::KeyTest;
+        let parse = |v: &str| -> std::result::Result<Vec<KeyTest>, String> {
+            let mut out = Vec::new();
+            match label_filter("labels", v) {
+                Ok(Filter::Any(groups)) => {
+                    for f in groups.into_iter().flatten() {
+                        if let Filter::JsonKey { test, .. } = f {
+                            out.push(test);
+                        }
+                    }
+                    Ok(out)
+                }
+                Ok(_) => Err("not a group".into()),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(
+            parse("env=prod,tier!=db,owner~Team,urgent,!retired").unwrap(),
+            vec![
+                KeyTest::Equals("prod".into()),
+                KeyTest::Differs("db".into()),
+                KeyTest::IContains("Team".into()),
+                KeyTest::Present,
+                KeyTest::Absent,
+            ]
+        );
+        assert_eq!(
+            parse("note=a\\,b").unwrap(),
+            vec![KeyTest::Equals("a,b".into())]
+        );
+        assert!(
+            parse("env=prod,")
+                .unwrap_err()
+                .contains("Invalid search term: ''.")
+        );
+        assert!(
+            parse("!env=x")
+                .unwrap_err()
+                .contains("Cannot use an operator with '!env'.")
+        );
+    }
 
     #[test]
     fn times_are_normalized() {

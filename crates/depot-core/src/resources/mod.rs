@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod content;
 pub mod content_guards;
 pub mod distributions;
+pub mod generic;
 pub mod list;
 pub mod publications;
 pub mod remotes;

@@ -95,6 +95,7 @@ pub fn list_spec() -> ListSpec {
     ListSpec::new("id", "pulp_created")
         .filters(text_filters("name", "name"))
         .filters(datetime_filters("pulp_last_updated", "pulp_last_updated"))
+        .filter(super::generic::label_filter("pulp_labels"))
         .order(&[
             ("pulp_created", "pulp_created"),
             ("pulp_last_updated", "pulp_last_updated"),

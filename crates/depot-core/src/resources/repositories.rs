@@ -78,6 +78,7 @@ pub fn list_spec() -> ListSpec {
             "r.retain_repo_versions",
             Op::Int,
         ))
+        .filter(super::generic::label_filter("r.pulp_labels"))
         .order(&[
             ("pulp_created", "r.pulp_created"),
             ("pulp_last_updated", "r.pulp_last_updated"),

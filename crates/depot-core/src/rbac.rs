@@ -387,13 +387,14 @@ impl Depot {
         if user.is_superuser {
             return Ok(());
         }
-        let Some(p) = crate::href::parse(&self.plugins, href) else {
-            return Ok(());
+        let (model, id) = if let Some(id) = crate::href::parse_core(href, "uploads") {
+            ("core.upload", id.to_string())
+        } else {
+            match crate::href::parse(&self.plugins, href) {
+                Some(p) if p.version.is_none() => (p.def.prn_model, p.id),
+                _ => return Ok(()),
+            }
         };
-        if p.version.is_some() {
-            return Ok(());
-        }
-        let model = p.def.prn_model;
         let mut names = vec![format!("{model}_owner")];
         if model == "core.rbaccontentguard" {
             names.push("core.rbaccontentguard_downloader".into());
@@ -402,7 +403,7 @@ impl Depot {
             if let Some(role) = self.db.role_by_name(&name).await? {
                 match self
                     .db
-                    .assign_role(Holder::User(user_id), &role.id, Some((model, &p.id)))
+                    .assign_role(Holder::User(user_id), &role.id, Some((model, &id)))
                     .await
                 {
                     Ok(_) | Err(depot_store::StoreError::Conflict(_)) => {}

@@ -20,6 +20,16 @@ use depot_core::rbac::{Perm, Visible, permission};
 
 const API: &str = href::API_ROOT;
 
+/// Uploads belong to whoever made them: `core.upload_owner` on each, like Pulp.
+const UPLOAD_MODEL: &str = "core.upload";
+
+fn upload_perm(action: &str) -> Perm {
+    Perm::Object {
+        perm: permission(UPLOAD_MODEL, action),
+        model: UPLOAD_MODEL.to_string(),
+    }
+}
+
 /// `offset`, `limit`, `ordering`, `fields`, `exclude_fields` and the list's filters.
 pub fn list_params(spec: &ListSpec) -> Vec<Param> {
     let mut p = vec![
@@ -173,7 +183,8 @@ fn typed_perms(ops: &mut [Op], def: &TypeDef, version_prefix: Option<&str>) {
 }
 
 fn core_operations() -> Vec<Op> {
-    let mut ops = vec![
+    let mut ops =
+        vec![
         Op::new(
             "status_read",
             Method::GET,
@@ -346,7 +357,10 @@ fn core_operations() -> Vec<Op> {
             "uploads_list",
             Method::GET,
             format!("{API}uploads/"),
-            h(|r| async move { Ok(Reply::List(r.depot().upload_list(&r.query).await?)) }),
+            h(|r| async move {
+                let visible = r.depot().visible(r.user.as_ref(), UPLOAD_MODEL).await?;
+                Ok(Reply::List(r.depot().upload_list(&r.query, &visible).await?))
+            }),
         )
         .params(list_params(&uploads::list_spec()))
         .perm(Perm::Authenticated)
@@ -363,7 +377,7 @@ fn core_operations() -> Vec<Op> {
             }),
         )
         .body("Upload", JSON_BODY)
-        .perm(Perm::Authenticated)
+        .perm(Perm::Model("core.add_upload".into()))
         .responds(201, Some("UploadResponse"))
         .tag("Uploads", "Create an upload"),
         Op::new(
@@ -373,7 +387,7 @@ fn core_operations() -> Vec<Op> {
             h(|r| async move { ok(r.depot().upload_read(&r.id()?).await?) }),
         )
         .href("upload_href", "")
-        .perm(Perm::Authenticated)
+        .perm(upload_perm("view"))
         .params(field_params())
         .responds(200, Some("UploadDetailResponse"))
         .tag("Uploads", "Inspect an upload"),
@@ -409,7 +423,7 @@ fn core_operations() -> Vec<Op> {
             explode: None,
         }])
         .body("UploadChunk", MULTIPART_BODY)
-        .perm(Perm::Authenticated)
+        .perm(upload_perm("change"))
         .responds(200, Some("UploadResponse"))
         .tag("Uploads", "Upload a file chunk"),
         Op::new(
@@ -422,7 +436,7 @@ fn core_operations() -> Vec<Op> {
             }),
         )
         .href("upload_href", "")
-        .perm(Perm::Authenticated)
+        .perm(upload_perm("delete"))
         .responds(204, None)
         .tag("Uploads", "Delete an upload"),
         Op::new(
@@ -440,7 +454,7 @@ fn core_operations() -> Vec<Op> {
         )
         .href("upload_href", "commit/")
         .body("UploadCommit", JSON_BODY)
-        .perm(Perm::Authenticated)
+        .perm(upload_perm("change"))
         .responds(202, Some("AsyncOperationResponse"))
         .tag("Uploads", "Finish an Upload"),
         // orphans
@@ -1071,6 +1085,21 @@ fn content_operations(cdef: ContentDef) -> Vec<Op> {
                         r.depot()
                             .check_href(r.user.as_ref(), repo, "modify")
                             .await?;
+                    }
+                    // only the upload's owner may turn it into content; someone else's
+                    // upload is as unknown as one that does not exist
+                    if let Some(upload) = b.fields.get("upload").and_then(Value::as_str)
+                        && let Some(id) =
+                            href::parse_core(depot_core::resources::strip_origin(upload), "uploads")
+                        && r.depot()
+                            .check(r.user.as_ref(), &upload_perm("change"), Some(id))
+                            .await
+                            .is_err()
+                    {
+                        return Err(ApiError::bad_request(
+                            "upload",
+                            "Invalid hyperlink - Object does not exist.",
+                        ));
                     }
                     let uid = r.user_id();
                     Ok(Reply::Outcome(

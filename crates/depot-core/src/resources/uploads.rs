@@ -94,8 +94,13 @@ impl Depot {
         Ok(render(&u, Some(&chunks)))
     }
 
-    pub async fn upload_list(&self, params: &[(String, String)]) -> Result<Listed> {
-        let q = list_spec().build(self, params)?;
+    pub async fn upload_list(
+        &self,
+        params: &[(String, String)],
+        visible: &crate::rbac::Visible,
+    ) -> Result<Listed> {
+        let mut q = list_spec().build(self, params)?;
+        super::restrict(&mut q, "id", visible);
         let page = q
             .run::<UploadRow>(
                 &self.db.read,

@@ -598,3 +598,159 @@ async fn pulp_cli_user_group_and_guard_commands() {
     let roles = pulp(a("role list --name-startswith core.rbaccontentguard")).await;
     assert!(roles.contains("core.rbaccontentguard_downloader"));
 }
+
+/// An upload request as `who`: (status, JSON).
+async fn upload_call(
+    depot: &DepotServer,
+    who: (&str, &str),
+    method: Method,
+    path: &str,
+    chunk: Option<&'static [u8]>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = depot
+        .http()
+        .request(method, depot.api(path))
+        .basic_auth(who.0, Some(who.1));
+    if let Some(bytes) = chunk {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name("chunk");
+        req = req
+            .header(
+                "Content-Range",
+                format!("bytes 0-{}/{}", bytes.len() - 1, bytes.len()),
+            )
+            .multipart(reqwest::multipart::Form::new().part("file", part));
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_belong_to_their_creator() {
+    const DATA: &[u8] = b"twelve bytes";
+    let depot = DepotServer::start(BIN).await;
+    let alice_href = user(&depot, CI.0, CI.1).await;
+    user(&depot, CUSTOMER.0, CUSTOMER.1).await;
+    let size = json!({"size": DATA.len()});
+
+    // a plain user may not create uploads (Pulp: core.upload_creator)
+    let (s, v) = upload_call(
+        &depot,
+        CUSTOMER,
+        Method::POST,
+        "uploads/",
+        None,
+        Some(size.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    depot
+        .create(
+            &format!("{alice_href}roles/"),
+            json!({"role": "core.upload_creator", "content_object": null}),
+        )
+        .await;
+    let (s, up) = upload_call(
+        &depot,
+        CI,
+        Method::POST,
+        "uploads/",
+        None,
+        Some(size.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{up}");
+    let upload = up["pulp_href"].as_str().unwrap().to_string();
+    // the creator owns it
+    let (s, v) = upload_call(&depot, CI, Method::PUT, &upload, Some(DATA), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = upload_call(&depot, CI, Method::GET, &upload, None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["chunks"][0]["size"], DATA.len());
+    let (_, v) = upload_call(&depot, CI, Method::GET, "uploads/", None, None).await;
+    assert_eq!(v["count"], 1);
+
+    // another user learns nothing of it and can do nothing with it
+    for (method, chunk, body) in [
+        (Method::GET, None, None),
+        (Method::PUT, Some(DATA), None),
+        (Method::DELETE, None, None),
+    ] {
+        let (s, _) = upload_call(&depot, CUSTOMER, method.clone(), &upload, chunk, body).await;
+        assert_eq!(
+            s,
+            StatusCode::NOT_FOUND,
+            "{method} of another user's upload"
+        );
+    }
+    let sha = depot_testkit::sha256_hex(DATA);
+    let (s, _) = upload_call(
+        &depot,
+        CUSTOMER,
+        Method::POST,
+        &format!("{upload}commit/"),
+        None,
+        Some(json!({"sha256": sha})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, v) = upload_call(&depot, CUSTOMER, Method::GET, "uploads/", None, None).await;
+    assert_eq!(v["count"], 0, "lists are scoped: {v}");
+    // nor turn it into content, even with the right to add to a repository of its own
+    let repo = depot
+        .create("repositories/file/file/", json!({"name": "theirs"}))
+        .await["pulp_href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let customer_href =
+        depot.get(&format!("users/?username={}", CUSTOMER.0)).await["results"][0]["pulp_href"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    depot
+        .create(
+            &format!("{customer_href}roles/"),
+            json!({"role": "file.filerepository_owner", "content_object": repo}),
+        )
+        .await;
+    let r = depot
+        .http()
+        .post(depot.api("content/file/files/"))
+        .basic_auth(CUSTOMER.0, Some(CUSTOMER.1))
+        .form(&[
+            ("upload", upload.as_str()),
+            ("relative_path", "stolen.bin"),
+            ("repository", repo.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"upload": ["Invalid hyperlink - Object does not exist."]})
+    );
+    // the upload is untouched, and the superuser sees it
+    assert_eq!(depot.get("uploads/").await["count"], 1);
+
+    // its owner finishes it
+    let (s, v) = upload_call(
+        &depot,
+        CI,
+        Method::POST,
+        &format!("{upload}commit/"),
+        None,
+        Some(json!({"sha256": sha})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let t = depot.wait_task(v["task"].as_str().unwrap()).await;
+    assert_eq!(t["state"], "completed", "{t}");
+    let artifact = t["created_resources"][0].as_str().unwrap();
+    assert_eq!(depot.get(artifact).await["sha256"], sha);
+}

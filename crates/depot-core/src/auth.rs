@@ -1,14 +1,14 @@
 //! Users, passwords and who may do what.
 //!
 //! Passwords are stored as argon2id hashes. Verifying argon2 costs tens of milliseconds, so a
-//! verified (user, password) pair is remembered in memory — keyed by the user's current stored
-//! hash, which is re-read on every request: a password change or a deactivation therefore
-//! takes effect on the next request, in this process and in any other sharing the database.
+//! verified (user, password) pair is remembered in memory, keyed by the user's stored hash;
+//! user rows are remembered until users change (an auth event), so a password change or a
+//! deactivation takes effect on the next request.
 //!
 //! Authorization is `rbac`'s.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -17,6 +17,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use sha2::{Digest, Sha256};
 
 use crate::Depot;
+use crate::cache::EventCache;
 use crate::error::{CoreError, Result};
 use depot_store::records::UserRow;
 
@@ -56,60 +57,127 @@ pub fn generate_password() -> String {
         .collect()
 }
 
-/// Remembers users and successful verifications for a while.
-#[derive(Debug)]
+/// How long a verified (user, password) pair is trusted without verifying again. The entry
+/// is keyed by the stored hash, so a password change ends it at once; this only bounds how
+/// long a password lives in memory in hashed form.
+const VERIFIED_TTL: Duration = Duration::from_secs(300);
+/// How long a refused (user, password) pair is refused without verifying again.
+const REFUSED_TTL: Duration = Duration::from_secs(60);
+/// Failed verifications per username within `FAILURE_WINDOW` before further attempts are
+/// refused without verifying (until the window ends).
+const MAX_FAILURES: u32 = 20;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Requests that may wait for a password verification; more answer 429 at once.
+const MAX_WAITING: usize = 64;
+
+/// What is remembered about credentials, and the bound on verifying them.
+///
+/// A wrong password must not cost a full argon2 verification on every request, nor slow
+/// other clients: refused pairs are remembered briefly, failures per username are counted,
+/// verifications run on a bounded number of blocking threads with a bounded queue, and an
+/// unknown user costs the same verification as a known one (against a decoy hash), so timing
+/// tells nothing about which usernames exist.
 pub struct CredentialCache {
-    /// per-process random key, so the cache never holds a plain digest of a password
+    /// per-process random key, so the caches never hold a plain digest of a password
     key: [u8; 32],
-    entries: Mutex<HashMap<[u8; 32], Instant>>,
-    /// user rows by name, valid for one auth epoch (any user/group/role write ends it)
-    users: Mutex<UserCache>,
-    ttl: Duration,
+    verified: quick_cache::sync::Cache<[u8; 32], Instant>,
+    refused: quick_cache::sync::Cache<[u8; 32], Instant>,
+    /// failures per username: (window start, count)
+    failures: quick_cache::sync::Cache<String, (Instant, u32)>,
+    /// user rows by name, until users, groups or roles change
+    users: EventCache<String, Option<UserRow>>,
+    verifying: tokio::sync::Semaphore,
+    waiting: AtomicUsize,
+    decoy: OnceLock<String>,
 }
 
-/// (auth epoch, username -> (when read, row))
-type UserCache = (u64, HashMap<String, (Instant, Option<UserRow>)>);
-
-/// How long a cached user row is trusted when nothing in this process changed users: other
-/// processes sharing the database are noticed within this time.
-const USER_TTL: Duration = Duration::from_secs(5);
-
-impl Default for CredentialCache {
-    fn default() -> Self {
-        let mut key = [0u8; 32];
-        OsRng.fill_bytes(&mut key);
-        CredentialCache {
-            key,
-            entries: Mutex::new(HashMap::new()),
-            users: Mutex::new((0, HashMap::new())),
-            ttl: Duration::from_secs(300),
-        }
+impl std::fmt::Debug for CredentialCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialCache").finish_non_exhaustive()
     }
 }
 
 impl CredentialCache {
-    fn fingerprint(&self, user_id: i64, stored_hash: &str, password: &str) -> [u8; 32] {
+    pub fn new(events: &depot_store::Events) -> CredentialCache {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        CredentialCache {
+            key,
+            verified: quick_cache::sync::Cache::new(10_000),
+            refused: quick_cache::sync::Cache::new(10_000),
+            failures: quick_cache::sync::Cache::new(10_000),
+            users: EventCache::new(events, depot_store::Topic::Auth, 10_000),
+            // at most half the cores hash passwords, so serving always keeps the rest
+            verifying: tokio::sync::Semaphore::new((cores / 2).max(1)),
+            waiting: AtomicUsize::new(0),
+            decoy: OnceLock::new(),
+        }
+    }
+
+    fn fingerprint(&self, username: &str, stored_hash: &str, password: &str) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(self.key);
-        h.update(user_id.to_le_bytes());
+        h.update((username.len() as u64).to_le_bytes());
+        h.update(username.as_bytes());
+        h.update((stored_hash.len() as u64).to_le_bytes());
         h.update(stored_hash.as_bytes());
-        h.update([0]);
         h.update(password.as_bytes());
         h.finalize().into()
     }
 
-    fn hit(&self, fp: &[u8; 32]) -> bool {
-        let entries = self.entries.lock().unwrap();
-        matches!(entries.get(fp), Some(t) if t.elapsed() < self.ttl)
+    fn recent(
+        cache: &quick_cache::sync::Cache<[u8; 32], Instant>,
+        fp: &[u8; 32],
+        ttl: Duration,
+    ) -> bool {
+        cache.get(fp).is_some_and(|t| t.elapsed() < ttl)
     }
 
-    fn remember(&self, fp: [u8; 32]) {
-        let mut entries = self.entries.lock().unwrap();
-        if entries.len() > 10_000 {
-            let ttl = self.ttl;
-            entries.retain(|_, t| t.elapsed() < ttl);
+    /// Whether `username` failed too often lately.
+    fn throttled(&self, username: &str) -> bool {
+        self.failures
+            .get(username)
+            .is_some_and(|(start, n)| start.elapsed() < FAILURE_WINDOW && n >= MAX_FAILURES)
+    }
+
+    fn count_failure(&self, username: &str) {
+        let next = match self.failures.get(username) {
+            Some((start, n)) if start.elapsed() < FAILURE_WINDOW => (start, n + 1),
+            _ => (Instant::now(), 1),
+        };
+        if next.1 == MAX_FAILURES {
+            tracing::warn!(
+                username,
+                failures = MAX_FAILURES,
+                "wrong passwords: further attempts for this user are refused unchecked for a minute"
+            );
         }
-        entries.insert(fp, Instant::now());
+        self.failures.insert(username.to_string(), next);
+    }
+
+    /// A hash no password matches, for unknown users (made once, on first need).
+    fn decoy(&self) -> String {
+        self.decoy
+            .get_or_init(|| hash_password(&generate_password()))
+            .clone()
+    }
+
+    /// Verify on a blocking thread, within the bound on concurrent verifications.
+    async fn verify(&self, password: &str, stored: String) -> Result<bool> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(CoreError::TooManyRequests(
+                "Too many authentication attempts at once; try again shortly.".into(),
+            ));
+        }
+        let permit = self.verifying.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let _permit = permit.map_err(|e| CoreError::Internal(e.to_string()))?;
+        let pw = password.to_string();
+        tokio::task::spawn_blocking(move || verify_password(&pw, &stored))
+            .await
+            .map_err(|e| CoreError::Internal(e.to_string()))
     }
 }
 
@@ -117,57 +185,51 @@ impl Depot {
     /// Check a username and password. `Ok(None)` for unknown users, wrong passwords and
     /// inactive users alike (the caller answers 401 without saying which).
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<Option<User>> {
-        let Some(row) = self.user_row_cached(username).await? else {
-            return Ok(None);
+        let c = &self.credentials;
+        let row = self
+            .user_row_cached(username)
+            .await?
+            .filter(|r| r.is_active);
+        let stored = match &row {
+            Some(r) => r.password_hash.clone(),
+            None => c.decoy(),
         };
-        if !row.is_active {
+        let fp = c.fingerprint(username, &stored, password);
+        let user = row.map(|r| User {
+            id: r.id,
+            username: r.username,
+            is_superuser: r.is_superuser,
+        });
+        if user.is_some() && CredentialCache::recent(&c.verified, &fp, VERIFIED_TTL) {
+            return Ok(user);
+        }
+        if CredentialCache::recent(&c.refused, &fp, REFUSED_TTL) || c.throttled(username) {
             return Ok(None);
         }
-        let fp = self
-            .credentials
-            .fingerprint(row.id, &row.password_hash, password);
-        if !self.credentials.hit(&fp) {
-            let stored = row.password_hash.clone();
-            let pw = password.to_string();
-            let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &stored))
-                .await
-                .map_err(|e| CoreError::Internal(e.to_string()))?;
-            if !ok {
-                return Ok(None);
+        let ok = c.verify(password, stored).await?;
+        match user {
+            Some(u) if ok => {
+                c.verified.insert(fp, Instant::now());
+                Ok(Some(u))
             }
-            self.credentials.remember(fp);
+            _ => {
+                c.refused.insert(fp, Instant::now());
+                c.count_failure(username);
+                Ok(None)
+            }
         }
-        Ok(Some(User {
-            id: row.id,
-            username: row.username,
-            is_superuser: row.is_superuser,
-        }))
     }
 
-    /// A user row, from memory while users are unchanged.
+    /// A user row, from memory until users change.
     async fn user_row_cached(&self, username: &str) -> Result<Option<UserRow>> {
-        let epoch = self.db.auth_epoch();
-        {
-            let mut users = self.credentials.users.lock().unwrap();
-            if users.0 != epoch {
-                users.0 = epoch;
-                users.1.clear();
-            } else if let Some((at, row)) = users.1.get(username)
-                && at.elapsed() < USER_TTL
-            {
-                return Ok(row.clone());
-            }
+        if let Some(row) = self.credentials.users.get(username) {
+            return Ok(row);
         }
+        let generation = self.credentials.users.generation();
         let row = self.db.user_by_name(username).await?;
-        let mut users = self.credentials.users.lock().unwrap();
-        if users.0 == epoch {
-            if users.1.len() > 10_000 {
-                users.1.clear();
-            }
-            users
-                .1
-                .insert(username.to_string(), (Instant::now(), row.clone()));
-        }
+        self.credentials
+            .users
+            .insert(username.to_string(), row.clone(), generation);
         Ok(row)
     }
 
@@ -221,13 +283,55 @@ mod tests {
     }
 
     #[test]
-    fn cache_is_keyed_by_stored_hash() {
-        let c = CredentialCache::default();
-        let fp = c.fingerprint(1, "hash-v1", "pw");
-        c.remember(fp);
-        assert!(c.hit(&c.fingerprint(1, "hash-v1", "pw")));
-        assert!(!c.hit(&c.fingerprint(1, "hash-v2", "pw")));
-        assert!(!c.hit(&c.fingerprint(1, "hash-v1", "other")));
+    fn fingerprints_are_keyed_by_user_stored_hash_and_password() {
+        let c = CredentialCache::new(&depot_store::Events::default());
+        let fp = c.fingerprint("u", "hash-v1", "pw");
+        c.verified.insert(fp, Instant::now());
+        assert!(CredentialCache::recent(
+            &c.verified,
+            &c.fingerprint("u", "hash-v1", "pw"),
+            VERIFIED_TTL
+        ));
+        assert!(!CredentialCache::recent(
+            &c.verified,
+            &c.fingerprint("u", "hash-v2", "pw"),
+            VERIFIED_TTL
+        ));
+        assert!(!CredentialCache::recent(
+            &c.verified,
+            &c.fingerprint("u", "hash-v1", "other"),
+            VERIFIED_TTL
+        ));
+        assert!(!CredentialCache::recent(
+            &c.verified,
+            &c.fingerprint("v", "hash-v1", "pw"),
+            VERIFIED_TTL
+        ));
+    }
+
+    #[test]
+    fn failures_throttle_one_username() {
+        let c = CredentialCache::new(&depot_store::Events::default());
+        for _ in 0..MAX_FAILURES {
+            assert!(!c.throttled("victim"));
+            c.count_failure("victim");
+        }
+        assert!(c.throttled("victim"));
+        assert!(!c.throttled("someone-else"));
+    }
+
+    #[tokio::test]
+    async fn verifications_are_bounded() {
+        let c = std::sync::Arc::new(CredentialCache::new(&depot_store::Events::default()));
+        let hash = hash_password("right");
+        assert!(c.verify("right", hash.clone()).await.unwrap());
+        assert!(!c.verify("wrong", hash.clone()).await.unwrap());
+        // with every waiting place taken, the next attempt is refused at once
+        c.waiting.store(MAX_WAITING, Ordering::Release);
+        assert!(matches!(
+            c.verify("right", hash).await,
+            Err(CoreError::TooManyRequests(_))
+        ));
     }
 
     #[test]

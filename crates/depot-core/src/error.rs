@@ -25,6 +25,9 @@ pub enum CoreError {
     /// 409: the request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// 429: too much at once (password checks queued beyond their bound).
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]

@@ -5,6 +5,7 @@
 //! renders what it gets back; content types plug in through [`plugin::Plugin`].
 
 pub mod auth;
+pub mod cache;
 pub mod check;
 pub mod core_tasks;
 pub mod download;
@@ -73,17 +74,20 @@ impl Depot {
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into());
+        let credentials = auth::CredentialCache::new(&db.events);
+        let permissions = rbac::PermissionCache::new(&db.events);
+        let serving = serving::ServingCache::new(&db.events);
         let depot = Depot {
             db,
             blobs,
             plugins: Plugins::new(all),
             runner: tasks::Runner::new(config.workers),
             config,
-            credentials: auth::CredentialCache::default(),
-            permissions: rbac::PermissionCache::default(),
+            credentials,
+            permissions,
             downloaders: download::DownloaderCache::default(),
             fetches: ondemand::Fetches::default(),
-            serving: serving::ServingCache::default(),
+            serving,
             blob_gc: tokio::sync::RwLock::new(()),
             process_name: format!("{}@{host}", std::process::id()),
         };

@@ -4,14 +4,11 @@
 //! Permissions are Pulp's (`file.view_filerepository`, `core.download_rbaccontentguard`);
 //! roles bundle them; users and groups hold roles on a whole model or on one object.
 //! Superusers may do everything. Decisions are cached until users, groups or roles change
-//! (the store's auth epoch) or for a few seconds, whichever comes first.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! (an auth event).
 
 use crate::Depot;
 use crate::auth::User;
+use crate::cache::EventCache;
 use crate::error::{CoreError, Result};
 use crate::plugin::{Family, Plugins, TypeDef};
 use depot_store::rbac::Holder;
@@ -233,23 +230,22 @@ pub fn builtin_roles(plugins: &Plugins) -> Vec<RoleDef> {
     roles
 }
 
-/// Cached permission decisions, dropped when the auth epoch moves.
-#[derive(Debug, Default)]
+/// Cached permission decisions, forgotten when users, groups or roles change.
+#[derive(Debug)]
 pub struct PermissionCache {
-    state: Mutex<PermState>,
+    decisions: EventCache<PermKey, bool>,
 }
 
 /// (user id, permission, object (model, id))
 type PermKey = (i64, String, Option<(String, String)>);
 
-#[derive(Debug, Default)]
-struct PermState {
-    epoch: u64,
-    since: Option<Instant>,
-    decisions: HashMap<PermKey, bool>,
+impl PermissionCache {
+    pub fn new(events: &depot_store::Events) -> PermissionCache {
+        PermissionCache {
+            decisions: EventCache::new(events, depot_store::Topic::Auth, 100_000),
+        }
+    }
 }
-
-const PERM_TTL: Duration = Duration::from_secs(5);
 
 impl Depot {
     /// Create or refresh the built-in roles.
@@ -272,30 +268,17 @@ impl Depot {
         if user.is_superuser {
             return Ok(true);
         }
-        let epoch = self.db.auth_epoch();
         let key = (
             user.id,
             perm.to_string(),
             object.map(|(t, i)| (t.to_string(), i.to_string())),
         );
-        {
-            let mut st = self.permissions.state.lock().unwrap();
-            if st.epoch != epoch || st.since.is_none_or(|t| t.elapsed() > PERM_TTL) {
-                st.decisions.clear();
-                st.epoch = epoch;
-                st.since = Some(Instant::now());
-            } else if let Some(d) = st.decisions.get(&key) {
-                return Ok(*d);
-            }
+        if let Some(d) = self.permissions.decisions.get(&key) {
+            return Ok(d);
         }
+        let generation = self.permissions.decisions.generation();
         let decision = self.db.has_permission(user.id, perm, object).await?;
-        let mut st = self.permissions.state.lock().unwrap();
-        if st.epoch == epoch {
-            if st.decisions.len() > 100_000 {
-                st.decisions.clear();
-            }
-            st.decisions.insert(key, decision);
-        }
+        self.permissions.decisions.insert(key, decision, generation);
         Ok(decision)
     }
 

@@ -4,13 +4,18 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
 
 use crate::Depot;
+use crate::auth::User;
+use crate::cache::EventCache;
 use crate::error::Result;
+use depot_store::Topic;
 use depot_store::content::ServedFile;
-use depot_store::records::DistributionRow;
+use depot_store::records::{ContentGuardRow, DistributionRow};
 
 /// Where a distribution's files come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,7 +34,7 @@ pub enum Source {
 
 impl Source {
     /// A key identifying the (immutable) content behind the source.
-    fn key(&self) -> String {
+    pub fn key(&self) -> String {
         match self {
             Source::Publication { id, .. } => format!("p:{id}"),
             Source::Version {
@@ -41,33 +46,102 @@ impl Source {
     }
 }
 
-/// The content app's memory: every distribution by base path, what each serves, and where
-/// recently served files are. Publications and repository versions are immutable, so entries
-/// only go stale when the database's serving epoch moves (a new version, publication,
-/// distribution change...) — or after a few seconds, in case another process changed it.
-#[derive(Debug, Default)]
+/// The content app's memory, so that serving a known path is a lookup in memory and a new
+/// path one indexed query:
+/// - every distribution by base path, swapped in whole (no lock on the way to it) and
+///   reloaded when a serving event says distributions, guards, versions or publications
+///   changed;
+/// - what each distribution serves and each guard's row, forgotten on the same events;
+/// - where each path of a publication or repository version is: those never change, so
+///   entries live until evicted;
+/// - the bytes of small stored files, by sha256, bounded by size.
 pub struct ServingCache {
-    state: Mutex<CacheState>,
+    events: depot_store::Events,
+    table: ArcSwapOption<DistributionTable>,
+    sources: EventCache<String, Arc<Source>>,
+    guards: EventCache<String, Option<Arc<ContentGuardRow>>>,
+    files: quick_cache::sync::Cache<FileKey, Arc<StoredFile>>,
+    bodies: quick_cache::sync::Cache<String, Bytes, BodyWeight>,
+    /// Files up to this size are kept in memory once served.
+    pub max_body: u64,
 }
 
-#[derive(Debug, Default)]
-struct CacheState {
-    epoch: u64,
-    loaded: Option<Instant>,
+impl std::fmt::Debug for ServingCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServingCache")
+            .field("files", &self.files.len())
+            .field("bodies", &self.bodies.weight())
+            .finish_non_exhaustive()
+    }
+}
+
+/// (source key, path) of a remembered file.
+#[derive(Clone, PartialEq, Eq)]
+struct FileKey {
+    source: Arc<str>,
+    path: Box<str>,
+}
+
+impl std::hash::Hash for FileKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        FileKeyRef(&self.source, &self.path).hash(h)
+    }
+}
+
+/// A `FileKey` to look up with, borrowed from the request.
+#[derive(Hash)]
+struct FileKeyRef<'a>(&'a str, &'a str);
+
+impl crate::cache::Equivalent<FileKey> for FileKeyRef<'_> {
+    fn equivalent(&self, k: &FileKey) -> bool {
+        *k.source == *self.0 && *k.path == *self.1
+    }
+}
+
+struct DistributionTable {
+    generation: u64,
     by_base_path: HashMap<String, Arc<DistributionRow>>,
-    sources: HashMap<String, Source>,
-    files: HashMap<(String, String), ServedFile>,
-    guards: HashMap<String, depot_store::records::ContentGuardRow>,
 }
 
-/// How long cached serving data may be trusted without checking the database again.
-const CACHE_TTL: Duration = Duration::from_secs(5);
-/// Served-file entries kept at most (then the cache starts over).
-const MAX_CACHED_FILES: usize = 100_000;
+/// Bodies weigh their length.
+#[derive(Clone)]
+struct BodyWeight;
 
-impl CacheState {
-    fn fresh(&self, epoch: u64) -> bool {
-        self.epoch == epoch && self.loaded.is_some_and(|t| t.elapsed() < CACHE_TTL)
+impl quick_cache::Weighter<String, Bytes> for BodyWeight {
+    fn weight(&self, _: &String, v: &Bytes) -> u64 {
+        v.len().max(1) as u64
+    }
+}
+
+/// Path entries kept at most.
+const MAX_CACHED_FILES: usize = 200_000;
+/// Memory for file bodies, and the largest body kept.
+const BODY_MEMORY: u64 = 64 * 1024 * 1024;
+const MAX_BODY: u64 = 1024 * 1024;
+
+impl ServingCache {
+    pub fn new(events: &depot_store::Events) -> ServingCache {
+        ServingCache {
+            events: events.clone(),
+            table: ArcSwapOption::empty(),
+            sources: EventCache::new(events, Topic::Serving, 10_000),
+            guards: EventCache::new(events, Topic::Serving, 10_000),
+            files: quick_cache::sync::Cache::new(MAX_CACHED_FILES),
+            bodies: quick_cache::sync::Cache::with_weighter(4096, BODY_MEMORY, BodyWeight),
+            max_body: MAX_BODY,
+        }
+    }
+
+    /// The bytes of a small stored file, if in memory.
+    pub fn body(&self, sha256: &str) -> Option<Bytes> {
+        self.bodies.get(sha256)
+    }
+
+    /// Keep the bytes of a stored file in memory (small ones only).
+    pub fn keep_body(&self, sha256: &str, bytes: Bytes) {
+        if bytes.len() as u64 <= self.max_body {
+            self.bodies.insert(sha256.to_string(), bytes);
+        }
     }
 }
 
@@ -77,15 +151,20 @@ enum Table<'a> {
     Version(&'a str, i64),
 }
 
+/// A stored file as the content app sends it.
+#[derive(Clone, Debug)]
+pub struct StoredFile {
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+    /// When the artifact was stored (Pulp's rendering, RFC 3339).
+    pub last_modified: String,
+}
+
 /// A file to send.
 #[derive(Clone, Debug)]
 pub enum FileSource {
-    Stored {
-        path: PathBuf,
-        size: u64,
-        sha256: String,
-        last_modified: String,
-    },
+    Stored(Arc<StoredFile>),
     /// Not downloaded yet (on_demand / streamed).
     Remote {
         content_artifact_id: String,
@@ -109,6 +188,12 @@ pub enum Resolution {
     AddSlash,
     Listing(Vec<ListingEntry>),
     File(FileSource),
+}
+
+/// The credentials a content request carries, and who they turn out to be.
+struct Asker<'a> {
+    credentials: Option<(&'a str, &'a str)>,
+    user: &'a tokio::sync::OnceCell<Option<User>>,
 }
 
 /// Whether a request may read a distribution's content.
@@ -153,30 +238,30 @@ impl Depot {
         if trimmed.is_empty() {
             return Ok(None);
         }
-        let epoch = self.db.epoch();
-        if !self.serving.state.lock().unwrap().fresh(epoch) {
-            let all = self.db.distributions_all().await?;
-            let mut st = self.serving.state.lock().unwrap();
-            *st = CacheState {
-                epoch,
-                loaded: Some(Instant::now()),
-                by_base_path: all
-                    .into_iter()
-                    .map(|d| (d.base_path.clone(), Arc::new(d)))
-                    .collect(),
-                ..Default::default()
-            };
-        }
-        let st = self.serving.state.lock().unwrap();
+        let generation = self.serving.events.generation(Topic::Serving);
+        let table = match self.serving.table.load_full() {
+            Some(t) if t.generation == generation => t,
+            _ => {
+                let all = self.db.distributions_all().await?;
+                let t = Arc::new(DistributionTable {
+                    generation,
+                    by_base_path: all
+                        .into_iter()
+                        .map(|d| (d.base_path.clone(), Arc::new(d)))
+                        .collect(),
+                });
+                self.serving.table.store(Some(t.clone()));
+                t
+            }
+        };
         // base paths never nest, so at most one prefix of the path is a base path
-        let mut ends: Vec<usize> = trimmed
+        let ends = trimmed
             .char_indices()
             .filter(|(_, c)| *c == '/')
             .map(|(i, _)| i)
-            .collect();
-        ends.push(trimmed.len());
+            .chain(std::iter::once(trimmed.len()));
         for end in ends {
-            if let Some(d) = st.by_base_path.get(&trimmed[..end]) {
+            if let Some(d) = table.by_base_path.get(&trimmed[..end]) {
                 let rest = path[end..].trim_start_matches('/').to_string();
                 return Ok(Some((d.clone(), rest)));
             }
@@ -189,19 +274,25 @@ impl Depot {
     pub async fn content_access(
         &self,
         d: &DistributionRow,
-        user: Option<&crate::auth::User>,
+        credentials: Option<(&str, &str)>,
         header: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<Access> {
-        match &d.content_guard_id {
-            None => Ok(Access::Allow),
-            Some(g) => self.guard_decision(g, user, header, 0).await,
-        }
+        // nothing guarded: no password is checked at all
+        let Some(g) = &d.content_guard_id else {
+            return Ok(Access::Allow);
+        };
+        let user = tokio::sync::OnceCell::new();
+        let asker = Asker {
+            credentials,
+            user: &user,
+        };
+        self.guard_decision(g, &asker, header, 0).await
     }
 
     fn guard_decision<'a>(
         &'a self,
         guard_id: &'a str,
-        user: Option<&'a crate::auth::User>,
+        asker: &'a Asker<'a>,
         header: &'a (dyn Fn(&str) -> Option<String> + Sync),
         depth: usize,
     ) -> futures::future::BoxFuture<'a, Result<Access>> {
@@ -213,9 +304,8 @@ impl Depot {
                 // a guard that vanished admits nobody rather than everybody
                 return Ok(denied("Access denied."));
             };
-            let extra = crate::resources::obj(&g.extra);
             Ok(match g.pulp_type.as_str() {
-                RBAC => match user {
+                RBAC => match self.asking_user(asker).await? {
                     None => Access::Unauthenticated,
                     Some(u) => {
                         if self
@@ -229,6 +319,7 @@ impl Depot {
                     }
                 },
                 HEADER => {
+                    let extra = crate::resources::obj(&g.extra);
                     let name = extra
                         .get("header_name")
                         .and_then(|v| v.as_str())
@@ -264,6 +355,7 @@ impl Depot {
                     }
                 }
                 COMPOSITE => {
+                    let extra = crate::resources::obj(&g.extra);
                     let guards: Vec<String> = extra
                         .get("guards")
                         .and_then(|v| v.as_array())
@@ -289,7 +381,7 @@ impl Depot {
                     let mut ask_credentials = false;
                     let mut reasons = Vec::new();
                     for child in &guards {
-                        match self.guard_decision(child, user, header, depth + 1).await? {
+                        match self.guard_decision(child, asker, header, depth + 1).await? {
                             Access::Allow => return Ok(Access::Allow),
                             Access::Unauthenticated => ask_credentials = true,
                             Access::Forbidden(r) => reasons.push(r),
@@ -306,46 +398,43 @@ impl Depot {
         })
     }
 
-    /// A guard row, remembered for the current serving epoch.
-    async fn guard_cached(
-        &self,
-        id: &str,
-    ) -> Result<Option<depot_store::records::ContentGuardRow>> {
-        let epoch = self.db.epoch();
-        {
-            let st = self.serving.state.lock().unwrap();
-            if st.fresh(epoch)
-                && let Some(g) = st.guards.get(id)
-            {
-                return Ok(Some(g.clone()));
-            }
+    /// Who is asking, authenticated on first need (once, however many guards ask).
+    async fn asking_user<'a>(&self, asker: &'a Asker<'a>) -> Result<Option<&'a User>> {
+        let user = asker
+            .user
+            .get_or_try_init(|| async {
+                match asker.credentials {
+                    Some((name, password)) => self.authenticate(name, password).await,
+                    None => Ok(None),
+                }
+            })
+            .await?;
+        Ok(user.as_ref())
+    }
+
+    /// A guard row, remembered until serving data changes.
+    async fn guard_cached(&self, id: &str) -> Result<Option<Arc<ContentGuardRow>>> {
+        if let Some(g) = self.serving.guards.get(id) {
+            return Ok(g);
         }
-        let g = self.db.content_guard_get(id).await?;
-        if let Some(row) = &g {
-            let mut st = self.serving.state.lock().unwrap();
-            if st.epoch == epoch {
-                st.guards.insert(id.to_string(), row.clone());
-            }
-        }
+        let generation = self.serving.guards.generation();
+        let g = self.db.content_guard_get(id).await?.map(Arc::new);
+        self.serving
+            .guards
+            .insert(id.to_string(), g.clone(), generation);
         Ok(g)
     }
 
     /// Which publication or repository version a distribution serves now.
-    pub async fn distribution_source(&self, d: &DistributionRow) -> Result<Source> {
-        let epoch = self.db.epoch();
-        {
-            let st = self.serving.state.lock().unwrap();
-            if st.fresh(epoch)
-                && let Some(s) = st.sources.get(&d.id)
-            {
-                return Ok(s.clone());
-            }
+    pub async fn distribution_source(&self, d: &DistributionRow) -> Result<Arc<Source>> {
+        if let Some(s) = self.serving.sources.get(d.id.as_str()) {
+            return Ok(s);
         }
-        let source = self.load_source(d).await?;
-        let mut st = self.serving.state.lock().unwrap();
-        if st.epoch == epoch {
-            st.sources.insert(d.id.clone(), source.clone());
-        }
+        let generation = self.serving.sources.generation();
+        let source = Arc::new(self.load_source(d).await?);
+        self.serving
+            .sources
+            .insert(d.id.clone(), source.clone(), generation);
         Ok(source)
     }
 
@@ -392,7 +481,7 @@ impl Depot {
         }
         if rest.is_empty() || rest.ends_with('/') {
             if let Some(f) = self.lookup(source, &format!("{rest}index.html")).await? {
-                return Ok(Resolution::File(self.file_source(f)));
+                return Ok(Resolution::File(f));
             }
             let entries = self.listing(source, rest).await?;
             if entries.is_empty() && !rest.is_empty() {
@@ -401,7 +490,7 @@ impl Depot {
             return Ok(Resolution::Listing(entries));
         }
         if let Some(f) = self.lookup(source, rest).await? {
-            return Ok(Resolution::File(self.file_source(f)));
+            return Ok(Resolution::File(f));
         }
         let dir = format!("{rest}/");
         if !self.children(source, &dir, 1).await?.is_empty() {
@@ -410,31 +499,28 @@ impl Depot {
         Ok(Resolution::NotFound)
     }
 
-    async fn lookup(&self, source: &Source, path: &str) -> Result<Option<ServedFile>> {
-        let epoch = self.db.epoch();
-        let key = (source.key(), path.to_string());
-        {
-            let st = self.serving.state.lock().unwrap();
-            if st.fresh(epoch)
-                && let Some(f) = st.files.get(&key)
-            {
-                return Ok(Some(f.clone()));
-            }
+    /// A file at `path` of `source`: stored files from memory once seen (what a publication
+    /// or version holds never changes), the rest from the database.
+    async fn lookup(&self, source: &Source, path: &str) -> Result<Option<FileSource>> {
+        let key = source.key();
+        if let Some(f) = self.serving.files.get(&FileKeyRef(&key, path)) {
+            return Ok(Some(FileSource::Stored(f)));
         }
-        let found = self.lookup_db(source, path).await?;
-        // Files not downloaded yet are not cached: they may be stored any moment.
-        if let Some(f) = &found
-            && f.artifact_sha256.is_some()
-        {
-            let mut st = self.serving.state.lock().unwrap();
-            if st.epoch == epoch {
-                if st.files.len() >= MAX_CACHED_FILES {
-                    st.files.clear();
-                }
-                st.files.insert(key, f.clone());
-            }
+        let Some(found) = self.lookup_db(source, path).await? else {
+            return Ok(None);
+        };
+        let f = self.file_source(found);
+        // files not downloaded yet are not remembered: they may be stored any moment
+        if let FileSource::Stored(stored) = &f {
+            self.serving.files.insert(
+                FileKey {
+                    source: Arc::from(key.as_str()),
+                    path: Box::from(path),
+                },
+                stored.clone(),
+            );
         }
-        Ok(found)
+        Ok(Some(f))
     }
 
     async fn lookup_db(&self, source: &Source, path: &str) -> Result<Option<ServedFile>> {
@@ -458,12 +544,12 @@ impl Depot {
 
     fn file_source(&self, f: ServedFile) -> FileSource {
         match (f.artifact_sha256, f.artifact_size) {
-            (Some(sha256), Some(size)) => FileSource::Stored {
+            (Some(sha256), Some(size)) => FileSource::Stored(Arc::new(StoredFile {
                 path: self.blobs.path_for(&sha256),
                 size: size as u64,
                 sha256,
                 last_modified: f.artifact_created.unwrap_or_default(),
-            },
+            })),
             _ => FileSource::Remote {
                 content_artifact_id: f.content_artifact_id.unwrap_or_default(),
                 size: f.remote_size.map(|s| s as u64),

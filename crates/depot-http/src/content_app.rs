@@ -19,7 +19,7 @@ use depot_core::serving::{Access, FileSource, ListingEntry, Resolution, Source, 
 use depot_core::{CONTENT_PATH_PREFIX, Depot};
 
 use crate::AppState;
-use crate::ops::authenticate;
+use crate::ops::basic_credentials;
 
 fn text(status: StatusCode, body: String) -> Response {
     let mut r = (status, body).into_response();
@@ -117,16 +117,31 @@ async fn serve(depot: &std::sync::Arc<Depot>, req: Request) -> depot_core::Resul
         ));
     };
 
-    let user = authenticate(depot, &headers).await.ok().flatten();
+    // credentials are only checked when a guard asks for them; malformed ones count as none
+    let credentials = basic_credentials(&headers).ok().flatten();
     let header = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    match depot.content_access(&dist, user.as_ref(), &header).await? {
-        Access::Allow => {}
-        Access::Unauthenticated => {
+    let access = depot
+        .content_access(
+            &dist,
+            credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+            &header,
+        )
+        .await;
+    match access {
+        Err(depot_core::CoreError::TooManyRequests(why)) => {
+            let mut r = text(StatusCode::TOO_MANY_REQUESTS, format!("429: {why}"));
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return Ok(r);
+        }
+        Err(e) => return Err(e),
+        Ok(Access::Allow) => {}
+        Ok(Access::Unauthenticated) => {
             let mut r = text(
                 StatusCode::UNAUTHORIZED,
                 "401: Authentication required".into(),
@@ -137,7 +152,7 @@ async fn serve(depot: &std::sync::Arc<Depot>, req: Request) -> depot_core::Resul
             );
             return Ok(r);
         }
-        Access::Forbidden(reason) => {
+        Ok(Access::Forbidden(reason)) => {
             return Ok(text(StatusCode::FORBIDDEN, format!("403: {reason}")));
         }
     }
@@ -146,7 +161,7 @@ async fn serve(depot: &std::sync::Arc<Depot>, req: Request) -> depot_core::Resul
         return Ok(redirect(&format!("{raw}/")));
     }
     let source = depot.distribution_source(&dist).await?;
-    if source == Source::Nothing && dist.remote_id.is_none() {
+    if *source == Source::Nothing && dist.remote_id.is_none() {
         return Ok(text(
             StatusCode::NOT_FOUND,
             "404: Distribution is not pointing to a publication, repository, repository version, or remote.".into(),
@@ -157,8 +172,13 @@ async fn serve(depot: &std::sync::Arc<Depot>, req: Request) -> depot_core::Resul
         .distribution(&dist.pulp_type)
         .and_then(|d| d.generated.as_ref())
         && generated.paths.contains(&rest.as_str())
-        && let Some(bytes) =
-            (generated.make)(depot.clone(), (*dist).clone(), source.clone(), rest.clone()).await?
+        && let Some(bytes) = (generated.make)(
+            depot.clone(),
+            (*dist).clone(),
+            (*source).clone(),
+            rest.clone(),
+        )
+        .await?
     {
         let len = bytes.len();
         let mut r = Response::new(if head {
@@ -377,14 +397,10 @@ async fn send_file(
     head: bool,
 ) -> depot_core::Result<Response> {
     match f {
-        FileSource::Stored {
-            path,
-            size,
-            sha256,
-            last_modified,
-        } => {
-            let etag = format!("\"{sha256}\"");
-            let last_modified = http_date(&last_modified);
+        FileSource::Stored(f) => {
+            let size = f.size;
+            let etag = format!("\"{}\"", f.sha256);
+            let last_modified = http_date(&f.last_modified);
             let not_modified = headers
                 .get(header::IF_NONE_MATCH)
                 .and_then(|v| v.to_str().ok())
@@ -439,10 +455,40 @@ async fn send_file(
             if head {
                 return Ok(builder.body(Body::empty()).expect("valid response"));
             }
-            let mut file = match tokio::fs::File::open(&path).await {
-                Ok(f) => f,
+            // small files are served from memory once read
+            if let Some(bytes) = depot.serving.body(&f.sha256) {
+                let part = bytes.slice(start as usize..(start + len) as usize);
+                return Ok(builder.body(Body::from(part)).expect("valid response"));
+            }
+            if size <= depot.serving.max_body {
+                let path = f.path.clone();
+                match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
+                    Ok(Ok(bytes)) if bytes.len() as u64 == size => {
+                        let bytes = bytes::Bytes::from(bytes);
+                        depot.serving.keep_body(&f.sha256, bytes.clone());
+                        let part = bytes.slice(start as usize..(start + len) as usize);
+                        return Ok(builder.body(Body::from(part)).expect("valid response"));
+                    }
+                    Ok(Ok(bytes)) => {
+                        tracing::error!(path = %f.path.display(), stored = bytes.len(), expected = size, "stored artifact has the wrong size");
+                        return Ok(text(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "500: artifact file damaged".into(),
+                        ));
+                    }
+                    _ => {
+                        tracing::error!(path = %f.path.display(), "stored artifact missing");
+                        return Ok(text(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "500: artifact file missing".into(),
+                        ));
+                    }
+                }
+            }
+            let mut file = match tokio::fs::File::open(&f.path).await {
+                Ok(file) => file,
                 Err(e) => {
-                    tracing::error!(path = %path.display(), error = %e, "stored artifact missing");
+                    tracing::error!(path = %f.path.display(), error = %e, "stored artifact missing");
                     return Ok(text(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "500: artifact file missing".into(),

@@ -40,6 +40,7 @@ impl From<CoreError> for ApiError {
             CoreError::Unauthenticated(msg) => ApiError::unauthenticated(&msg),
             CoreError::Forbidden(msg) => ApiError::detail(StatusCode::FORBIDDEN, msg),
             CoreError::Conflict(msg) => ApiError::detail(StatusCode::CONFLICT, msg),
+            CoreError::TooManyRequests(msg) => ApiError::detail(StatusCode::TOO_MANY_REQUESTS, msg),
             CoreError::Store(depot_store::StoreError::Unique { column }) => {
                 ApiError::bad_request(&column, "This field must be unique.")
             }
@@ -61,6 +62,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

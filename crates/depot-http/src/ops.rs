@@ -254,8 +254,8 @@ fn is_uuid(s: &str) -> bool {
         })
 }
 
-/// Check HTTP Basic credentials.
-pub async fn authenticate(depot: &Depot, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
+/// The username and password of an HTTP Basic `Authorization` header (`None` without one).
+pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -278,7 +278,15 @@ pub async fn authenticate(depot: &Depot, headers: &HeaderMap) -> Result<Option<U
     let (user, pass) = decoded
         .split_once(':')
         .ok_or_else(|| ApiError::unauthenticated("Invalid username/password."))?;
-    match depot.authenticate(user, pass).await? {
+    Ok(Some((user.to_string(), pass.to_string())))
+}
+
+/// Check HTTP Basic credentials.
+pub async fn authenticate(depot: &Depot, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
+    let Some((user, pass)) = basic_credentials(headers)? else {
+        return Ok(None);
+    };
+    match depot.authenticate(&user, &pass).await? {
         Some(u) => Ok(Some(u)),
         None => Err(ApiError::unauthenticated("Invalid username/password.")),
     }
@@ -317,11 +325,12 @@ pub async fn dispatch(
     let method = request.method().clone();
     let is_get = method == Method::GET || method == Method::HEAD;
     let result = async {
-        // Anonymous operations ignore credentials; the others require valid ones.
+        // Anonymous operations ignore credentials (no password is checked for them); the
+        // others require valid ones.
         let user = if op.secured {
             authenticate(&state.depot, &headers).await?
         } else {
-            authenticate(&state.depot, &headers).await.ok().flatten()
+            None
         };
         state
             .depot

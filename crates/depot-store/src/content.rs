@@ -559,7 +559,9 @@ impl Db {
         .await?)
     }
 
-    /// A file of a repository version's content at `path`.
+    /// A file of a repository version's content at `path`: found by its path first (indexed),
+    /// then checked against the version's membership (CROSS JOIN keeps SQLite from walking
+    /// the whole version instead, and `+` from using the version-range index).
     pub async fn version_file(
         &self,
         repository_id: &str,
@@ -574,10 +576,10 @@ impl Db {
                AS remote_size, \
              c.pulp_created AS content_created \
              FROM content_artifacts ca \
-             JOIN repository_content rc ON rc.content_id = ca.content_id \
+             CROSS JOIN repository_content rc ON rc.content_id = ca.content_id \
              JOIN content c ON c.id = ca.content_id \
              LEFT JOIN artifacts a ON a.id = ca.artifact_id \
-             WHERE ca.relative_path = ? AND rc.repository_id = ? AND rc.version_added <= ? \
+             WHERE ca.relative_path = ? AND rc.repository_id = ? AND +rc.version_added <= ? \
                AND (rc.version_removed IS NULL OR rc.version_removed > ?) \
              LIMIT 1",
         )
@@ -688,7 +690,7 @@ impl Db {
             qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        self.touch();
+        self.changed(crate::events::Topic::Serving);
         Ok(())
     }
 

@@ -2,8 +2,6 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -11,6 +9,7 @@ use sqlx::sqlite::{
 };
 
 use crate::Result;
+use crate::events::{Events, Topic};
 
 /// Handle on the metadata database. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -19,12 +18,8 @@ pub struct Db {
     pub read: SqlitePool,
     /// A single connection for writes, so writers queue instead of failing with SQLITE_BUSY.
     pub write: SqlitePool,
-    /// Bumped by every write that changes what the content app serves (versions,
-    /// publications, distributions, guards), so its caches know when to reload.
-    epoch: Arc<AtomicU64>,
-    /// Bumped by every write to users, groups, memberships, roles and role assignments, so
-    /// cached credentials and permissions are dropped at once.
-    auth_epoch: Arc<AtomicU64>,
+    /// Change events, notified by the writes below them (see `events`).
+    pub events: Events,
 }
 
 impl Db {
@@ -58,29 +53,13 @@ impl Db {
         Ok(Db {
             read,
             write,
-            epoch: Arc::new(AtomicU64::new(1)),
-            auth_epoch: Arc::new(AtomicU64::new(1)),
+            events: Events::default(),
         })
     }
 
-    /// The current authentication/authorization epoch (see `touch_auth`).
-    pub fn auth_epoch(&self) -> u64 {
-        self.auth_epoch.load(Ordering::Acquire)
-    }
-
-    /// Record that users, groups or roles changed.
-    pub fn touch_auth(&self) {
-        self.auth_epoch.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// The current serving epoch (see `touch`).
-    pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
-    }
-
-    /// Record that what the content app serves has changed.
-    pub fn touch(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+    /// Record that something under `topic` changed.
+    pub fn changed(&self, topic: Topic) {
+        self.events.notify(topic);
     }
 
     /// Whether the database answers (for `/status/`).

@@ -8,6 +8,7 @@
 pub mod blobs;
 pub mod content;
 pub mod db;
+pub mod events;
 pub mod list;
 pub mod metadata;
 pub mod rbac;
@@ -18,6 +19,7 @@ pub mod versions;
 
 pub use blobs::{BlobStore, Digests, ExpectedDigests, TempBlob};
 pub use db::Db;
+pub use events::{Events, Topic};
 pub use list::{Filter, KeyTest, ListQuery, Page};
 
 use thiserror::Error;

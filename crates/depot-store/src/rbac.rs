@@ -107,7 +107,7 @@ impl Db {
         .fetch_one(&self.write)
         .await
         .map_err(StoreError::from_sqlx)?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(id)
     }
 
@@ -131,7 +131,7 @@ impl Db {
         .execute(&self.write)
         .await
         .map_err(StoreError::from_sqlx)?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(())
     }
 
@@ -146,7 +146,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(())
     }
 
@@ -179,7 +179,7 @@ impl Db {
             .fetch_one(&self.write)
             .await
             .map_err(StoreError::from_sqlx)?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(id)
     }
 
@@ -207,7 +207,7 @@ impl Db {
             .execute(&self.write)
             .await
             .map_err(StoreError::from_sqlx)?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(())
     }
 
@@ -216,7 +216,7 @@ impl Db {
             .bind(id)
             .execute(&self.write)
             .await?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(())
     }
 
@@ -226,7 +226,7 @@ impl Db {
             .bind(user_id)
             .execute(&self.write)
             .await?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(())
     }
 
@@ -236,7 +236,7 @@ impl Db {
             .bind(user_id)
             .execute(&self.write)
             .await?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(done.rows_affected() > 0)
     }
 
@@ -265,7 +265,7 @@ impl Db {
         .bind(&t)
         .execute(&self.write)
         .await?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(())
     }
 
@@ -290,7 +290,7 @@ impl Db {
         .execute(&self.write)
         .await
         .map_err(StoreError::from_sqlx)?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(id)
     }
 
@@ -307,7 +307,7 @@ impl Db {
         .execute(&self.write)
         .await
         .map_err(StoreError::from_sqlx)?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(())
     }
 
@@ -316,7 +316,7 @@ impl Db {
             .bind(id)
             .execute(&self.write)
             .await?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(())
     }
 
@@ -374,7 +374,7 @@ impl Db {
         .bind(&t)
         .execute(&self.write)
         .await?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict("already assigned".into()));
         }
@@ -399,7 +399,7 @@ impl Db {
         .bind(object.map(|o| o.1))
         .execute(&self.write)
         .await?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(done.rows_affected() > 0)
     }
 
@@ -424,7 +424,7 @@ impl Db {
         .bind(holder_id)
         .execute(&self.write)
         .await?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(())
     }
 
@@ -439,7 +439,7 @@ impl Db {
             .execute(&self.write)
             .await?;
         }
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(())
     }
 

@@ -341,7 +341,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.touch();
+        self.changed(crate::events::Topic::Serving);
         Ok(())
     }
 
@@ -383,7 +383,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.touch();
+        self.changed(crate::events::Topic::Serving);
         Ok(())
     }
 
@@ -496,7 +496,7 @@ impl Db {
         .execute(&self.write)
         .await
         .map_err(unique)?;
-        self.touch();
+        self.changed(crate::events::Topic::Serving);
         Ok(())
     }
 
@@ -521,7 +521,7 @@ impl Db {
         .execute(&self.write)
         .await
         .map_err(unique)?;
-        self.touch();
+        self.changed(crate::events::Topic::Serving);
         Ok(())
     }
 
@@ -530,7 +530,7 @@ impl Db {
             .bind(id)
             .execute(&self.write)
             .await?;
-        self.touch();
+        self.changed(crate::events::Topic::Serving);
         Ok(())
     }
 
@@ -561,7 +561,7 @@ impl Db {
         .execute(&self.write)
         .await
         .map_err(unique)?;
-        self.touch();
+        self.changed(crate::events::Topic::Serving);
         Ok(())
     }
 
@@ -578,7 +578,7 @@ impl Db {
         .execute(&self.write)
         .await
         .map_err(unique)?;
-        self.touch();
+        self.changed(crate::events::Topic::Serving);
         Ok(())
     }
 
@@ -587,7 +587,7 @@ impl Db {
             .bind(id)
             .execute(&self.write)
             .await?;
-        self.touch();
+        self.changed(crate::events::Topic::Serving);
         Ok(())
     }
 
@@ -697,7 +697,7 @@ impl Db {
         .fetch_one(&self.write)
         .await
         .map_err(unique)?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         Ok(id)
     }
 
@@ -710,7 +710,7 @@ impl Db {
         .bind(username)
         .execute(&self.write)
         .await?;
-        self.touch_auth();
+        self.changed(crate::events::Topic::Auth);
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

@@ -198,7 +198,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.touch();
+        self.changed(crate::events::Topic::Serving);
         Ok(ids)
     }
 }

@@ -345,7 +345,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.touch();
+        self.changed(crate::events::Topic::Serving);
         Ok(Some(number))
     }
 
@@ -465,7 +465,7 @@ impl Db {
             .await?;
         }
         tx.commit().await?;
-        self.touch();
+        self.changed(crate::events::Topic::Serving);
         Ok(())
     }
 

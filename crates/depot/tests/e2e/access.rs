@@ -754,3 +754,91 @@ async fn uploads_belong_to_their_creator() {
     let artifact = t["created_resources"][0].as_str().unwrap();
     assert_eq!(depot.get(artifact).await["sha256"], sha);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_cost_little_and_slow_nobody_else() {
+    let depot = DepotServer::start(BIN).await;
+    let dir = tempdir();
+    let files = files_in(dir.path(), 2, 100, 1000, 33);
+    let upstream = Upstream::start(dir.path()).await;
+    user(&depot, CI.0, CI.1).await;
+    group_with(&depot, "stackhpc-dev", &[CI.0]).await;
+    let guard = rbac_guard(&depot, "development", &["stackhpc-dev"]).await;
+    let (_, dist) = distributed_repo(&depot, &upstream, "guarded", "snap/guarded").await;
+    set_guard(&depot, &dist, json!(guard)).await;
+    distributed_repo(&depot, &upstream, "open", "snap/open").await;
+    let guarded = format!("snap/guarded/{}", files[0].relative_path);
+    let open = format!("snap/open/{}", files[0].relative_path);
+
+    // where nothing is guarded, credentials are not even looked at
+    for auth in ["Basic !!!not-base64", "Basic YWRtaW46d3Jvbmc=", "Bearer x"] {
+        let r = depot
+            .http()
+            .get(depot.content_url(&open))
+            .header("authorization", auth)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{auth}");
+    }
+    // the CI user reads once, so its credentials are known
+    assert_eq!(get_as(&depot, &guarded, Some(CI)).await, 200);
+
+    // a flood of wrong passwords, for unknown users and for the CI user
+    let flood: Vec<_> = (0..160)
+        .map(|i| {
+            let http = depot.http().clone();
+            let url = depot.content_url(&guarded);
+            tokio::spawn(async move {
+                let who = if i % 2 == 0 {
+                    format!("nobody-{i}")
+                } else {
+                    CI.0.to_string()
+                };
+                http.get(url)
+                    .basic_auth(who, Some(format!("wrong-{i}")))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    // meanwhile the CI user and anonymous readers of the open path are served
+    for _ in 0..20 {
+        assert_eq!(get_as(&depot, &guarded, Some(CI)).await, 200);
+        assert_eq!(get_as(&depot, &open, None).await, 200);
+    }
+    let mut answers = std::collections::BTreeMap::new();
+    for f in flood {
+        *answers.entry(f.await.unwrap()).or_insert(0) += 1;
+    }
+    assert!(
+        answers.keys().all(|s| *s == 401 || *s == 429),
+        "wrong passwords answered {answers:?}"
+    );
+    assert!(
+        answers.get(&429).copied().unwrap_or(0) > 0,
+        "more password checks than the bound were queued: {answers:?}"
+    );
+    // the same wrong password again is refused from memory, as are attempts on a user that
+    // failed too often; the CI user's known credentials keep working
+    assert_eq!(get_as(&depot, &guarded, Some((CI.0, "wrong-1"))).await, 401);
+    assert_eq!(get_as(&depot, &guarded, Some(CI)).await, 200);
+    assert!(
+        depot
+            .log_text()
+            .contains("further attempts for this user are refused unchecked"),
+        "the throttle is logged"
+    );
+    // and the API answers 429 the same way rather than queueing without bound
+    let r = depot
+        .http()
+        .get(depot.api("status/"))
+        .basic_auth("nobody", Some("x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "anonymous operations check no password");
+}

@@ -10,6 +10,7 @@ pub mod content;
 pub mod db;
 pub mod events;
 pub mod list;
+pub mod lock;
 pub mod metadata;
 pub mod rbac;
 pub mod records;

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use config::{Config, ServeArgs};
 use depot_core::Depot;
+use depot_store::lock::DataDirLock;
 
 #[derive(Parser)]
 #[command(
@@ -180,6 +181,8 @@ async fn open(config: &Config, bound: Option<&str>) -> Result<Arc<Depot>, String
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let config = Config::load(&args.common, Some(&args))?;
+    // before anything else touches the data directory: one server per directory
+    let lock = DataDirLock::acquire(&config.data_dir)?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(c), Some(k)) => Some(depot_http::server::tls_config(c, k)?),
         (None, None) => None,
@@ -215,6 +218,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         env!("CARGO_PKG_VERSION"),
     );
 
+    tokio::spawn(reload_on_hangup(depot.clone(), lock));
     let shutdown = CancellationToken::new();
     {
         let shutdown = shutdown.clone();
@@ -234,6 +238,54 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// SIGHUP: forget every cache (an admin command changed users, or an operator asks), then
+/// say so in the lock file, which the admin command waits for.
+async fn reload_on_hangup(depot: Arc<Depot>, mut lock: DataDirLock) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!(
+            "cannot listen for SIGHUP; caches reload only on this process's own changes"
+        );
+        return;
+    };
+    let mut reloads = 0;
+    while hup.recv().await.is_some() {
+        for topic in depot_store::Topic::ALL {
+            depot.db.changed(topic);
+        }
+        reloads += 1;
+        lock.record_reload(reloads);
+        tracing::info!("SIGHUP: caches reloaded");
+    }
+}
+
+/// After an admin command changed users in the database of a running server, make the server
+/// forget what it remembers of them, and wait until it has.
+fn tell_running_server(data_dir: &std::path::Path) {
+    let Some(holder) = depot_store::lock::holder(data_dir) else {
+        return;
+    };
+    let Some(pid) = holder.pid else {
+        return;
+    };
+    // SAFETY: kill(2) with a pid read from the lock file and a plain signal number.
+    if unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) } != 0 {
+        eprintln!(
+            "note: could not signal the depot server (pid {pid}); it sees this change after a restart"
+        );
+        return;
+    }
+    if !depot_store::lock::wait_for_reload(data_dir, holder.reloads, Duration::from_secs(5)) {
+        eprintln!("note: the depot server (pid {pid}) did not confirm it reloaded its caches");
+    }
+}
+
+/// Admin commands that delete or rewrite what a running server uses need the directory to
+/// themselves.
+fn exclusive(config: &Config, what: &str, instead: &str) -> Result<DataDirLock, String> {
+    DataDirLock::acquire(&config.data_dir).map_err(|e| format!("cannot {what}: {e}. {instead}"))
+}
+
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
@@ -246,6 +298,14 @@ async fn wait_for_signal() {
 
 async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<ExitCode, String> {
     let config = Config::load(&common, None)?;
+    let _lock = match &command {
+        AdminCommand::OrphanCleanup { .. } => Some(exclusive(
+            &config,
+            "clean up orphans",
+            "With the server running, use its API instead: `pulp orphan cleanup --protection-time 0`",
+        )?),
+        _ => None,
+    };
     let depot = open(&config, None).await?;
     match command {
         AdminCommand::ResetPassword { username, password } => {
@@ -274,6 +334,7 @@ async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<Exit
                     .await
                     .map_err(|e| e.to_string())?;
             }
+            tell_running_server(&config.data_dir);
             if generated {
                 println!("New password for '{username}': {pw}");
             } else {
@@ -312,6 +373,7 @@ async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<Exit
                     .await
                     .map_err(|e| e.to_string())?;
             }
+            tell_running_server(&config.data_dir);
             if generated {
                 println!("Created user '{username}' with password: {pw}");
             } else {

@@ -546,3 +546,71 @@ fn test_certificates(dir: &std::path::Path) -> (String, String, String) {
     }
     (p("cert.pem"), p("key.pem"), p("ca.pem"))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_per_data_directory() {
+    let depot = DepotServer::start(BIN).await;
+    // a task the first server is running, whose staging a second server must not wipe
+    let dir = tempdir();
+    let (upstream, _) = slow_upstream(dir.path(), 12, 71).await;
+    let remote = remote(
+        &depot,
+        "slow",
+        &upstream.url("PULP_MANIFEST"),
+        json!({"policy": "immediate", "download_concurrency": 1}),
+    )
+    .await;
+    let repo = repository(&depot, "slow", Some(&remote)).await;
+    let (s, v) = depot
+        .call(
+            reqwest::Method::POST,
+            &format!("{repo}sync/"),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let task = v["task"].as_str().unwrap().to_string();
+
+    let second = tokio::task::spawn_blocking({
+        let data = depot.data_dir.clone();
+        move || {
+            let started = std::time::Instant::now();
+            let out = std::process::Command::new(BIN)
+                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(&data)
+                .env("DEPOT_ADMIN_PASSWORD", "x")
+                .output()
+                .unwrap();
+            (out, started.elapsed())
+        }
+    })
+    .await
+    .unwrap();
+    let (out, took) = second;
+    assert!(!out.status.success(), "a second server started");
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("another depot process (pid {})", depot.pid()))
+            && stderr.contains("is using the data directory"),
+        "{stderr}"
+    );
+    // the first server's sync was not touched and completes
+    assert_eq!(
+        depot.get(&task).await["state"],
+        "running",
+        "the sync should still run while the second server tries to start"
+    );
+    let t = depot.wait_task(&task).await;
+    assert_eq!(t["state"], "completed", "{t}");
+
+    // admin commands that delete what a running server uses refuse too, and say what to do
+    let out = std::process::Command::new(BIN)
+        .args(["admin", "orphan-cleanup", "--data-dir"])
+        .arg(&depot.data_dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pulp orphan cleanup"), "{stderr}");
+}

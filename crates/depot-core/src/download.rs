@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use depot_store::records::RemoteRow;
+use depot_store::secrets::SecretBox;
 use depot_store::{BlobStore, Digests, ExpectedDigests, TempBlob};
 
 /// Pulp's defaults.
@@ -64,8 +65,8 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-/// The settings of a remote that shape its HTTP client.
-#[derive(Debug, Clone, Default)]
+/// The settings of a remote that shape its HTTP client. Its `Debug` never shows the secrets.
+#[derive(Clone, Default)]
 pub struct RemoteSettings {
     pub username: Option<String>,
     pub password: Option<String>,
@@ -86,10 +87,26 @@ pub struct RemoteSettings {
     pub rate_limit: Option<u32>,
 }
 
+impl std::fmt::Debug for RemoteSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("RemoteSettings")
+            .field("username", &set(&self.username))
+            .field("password", &set(&self.password))
+            .field("proxy_url", &self.proxy_url)
+            .field("proxy_username", &set(&self.proxy_username))
+            .field("proxy_password", &set(&self.proxy_password))
+            .field("client_key", &set(&self.client_key))
+            .field("tls_validation", &self.tls_validation)
+            .field("download_concurrency", &self.download_concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
 impl RemoteSettings {
-    pub fn from_row(row: &RemoteRow) -> RemoteSettings {
+    /// The settings of `row`, with its `secrets` decrypted.
+    pub fn from_row(row: &RemoteRow, secrets: &Value) -> RemoteSettings {
         let settings: Value = serde_json::from_str(&row.settings).unwrap_or(Value::Null);
-        let secrets: Value = serde_json::from_str(&row.secrets).unwrap_or(Value::Null);
         let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
         let f = |k: &str| settings.get(k).and_then(Value::as_f64);
         let headers = settings
@@ -106,14 +123,14 @@ impl RemoteSettings {
             })
             .unwrap_or_default();
         RemoteSettings {
-            username: s(&secrets, "username"),
-            password: s(&secrets, "password"),
+            username: s(secrets, "username"),
+            password: s(secrets, "password"),
             proxy_url: s(&settings, "proxy_url"),
-            proxy_username: s(&secrets, "proxy_username"),
-            proxy_password: s(&secrets, "proxy_password"),
+            proxy_username: s(secrets, "proxy_username"),
+            proxy_password: s(secrets, "proxy_password"),
             ca_cert: s(&settings, "ca_cert"),
             client_cert: s(&settings, "client_cert"),
-            client_key: s(&secrets, "client_key"),
+            client_key: s(secrets, "client_key"),
             tls_validation: settings
                 .get("tls_validation")
                 .and_then(Value::as_bool)
@@ -214,8 +231,12 @@ impl Downloader {
         })
     }
 
-    pub fn from_remote(row: &RemoteRow) -> Result<Downloader, String> {
-        Downloader::new(RemoteSettings::from_row(row))
+    pub fn from_remote(row: &RemoteRow, secrets: &SecretBox) -> Result<Downloader, String> {
+        let plain = secrets
+            .open(&row.secrets)
+            .map_err(|e| format!("cannot read the secrets of remote '{}': {e}", row.name))?;
+        let secrets: Value = serde_json::from_str(&plain).unwrap_or(Value::Null);
+        Downloader::new(RemoteSettings::from_row(row, &secrets))
     }
 
     pub fn concurrency(&self) -> usize {
@@ -331,12 +352,20 @@ impl Downloader {
 
 /// Downloaders cached per remote, rebuilt when the remote changes (building one loads the
 /// system's CA certificates, which is too slow to repeat per request).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DownloaderCache {
     map: std::sync::Mutex<std::collections::HashMap<String, (String, Arc<Downloader>)>>,
+    secrets: Arc<SecretBox>,
 }
 
 impl DownloaderCache {
+    pub fn new(secrets: Arc<SecretBox>) -> DownloaderCache {
+        DownloaderCache {
+            map: Default::default(),
+            secrets,
+        }
+    }
+
     pub fn get(&self, remote: &RemoteRow) -> Result<Arc<Downloader>, String> {
         let mut map = self.map.lock().unwrap();
         if let Some((stamp, d)) = map.get(&remote.id)
@@ -344,7 +373,7 @@ impl DownloaderCache {
         {
             return Ok(d.clone());
         }
-        let d = Arc::new(Downloader::from_remote(remote)?);
+        let d = Arc::new(Downloader::from_remote(remote, &self.secrets)?);
         map.insert(
             remote.id.clone(),
             (remote.pulp_last_updated.clone(), d.clone()),
@@ -409,7 +438,10 @@ mod tests {
             pulp_created: String::new(),
             pulp_last_updated: String::new(),
         };
-        let s = RemoteSettings::from_row(&row);
+        let secrets = serde_json::json!({"username": "u", "password": "p"});
+        let s = RemoteSettings::from_row(&row, &secrets);
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("\"p\""), "secrets are never shown: {shown}");
         assert_eq!(s.download_concurrency, 3);
         assert_eq!(s.max_retries, 0);
         assert!(!s.tls_validation);

@@ -37,6 +37,8 @@ pub struct Config {
     pub content_origin: String,
     /// Concurrent tasks.
     pub workers: usize,
+    /// The key file for secrets at rest (created when missing).
+    pub secret_key_file: PathBuf,
 }
 
 pub const CONTENT_PATH_PREFIX: &str = "/pulp/content/";
@@ -52,6 +54,8 @@ pub struct Depot {
     pub credentials: auth::CredentialCache,
     pub permissions: rbac::PermissionCache,
     pub downloaders: download::DownloaderCache,
+    /// Encrypts remote secrets at rest.
+    pub secrets: Arc<depot_store::secrets::SecretBox>,
     pub fetches: ondemand::Fetches,
     pub serving: serving::ServingCache,
     /// Held for reading while blobs are added, for writing while orphan cleanup deletes them,
@@ -74,6 +78,10 @@ impl Depot {
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into());
+        let secrets = Arc::new(
+            depot_store::secrets::SecretBox::load_or_create(&config.secret_key_file)
+                .map_err(CoreError::Internal)?,
+        );
         let credentials = auth::CredentialCache::new(&db.events);
         let permissions = rbac::PermissionCache::new(&db.events);
         let serving = serving::ServingCache::new(&db.events);
@@ -85,7 +93,8 @@ impl Depot {
             config,
             credentials,
             permissions,
-            downloaders: download::DownloaderCache::default(),
+            downloaders: download::DownloaderCache::new(secrets.clone()),
+            secrets,
             fetches: ondemand::Fetches::default(),
             serving,
             blob_gc: tokio::sync::RwLock::new(()),
@@ -115,6 +124,30 @@ impl Depot {
             tracing::info!(count = removed, "removed unfinished downloads");
         }
         Ok(())
+    }
+
+    /// Rotate the key of secrets at rest: a new key first in the key file, every remote's
+    /// secrets sealed with it, then the old keys dropped. Run with the data directory to
+    /// oneself (no server on it); safe to run again after an interruption. Returns
+    /// (rows re-encrypted, old key ids, new key id).
+    pub async fn rotate_secret_key(
+        db: &Db,
+        key_file: &std::path::Path,
+    ) -> Result<(usize, String, String)> {
+        let mut sb = depot_store::secrets::SecretBox::load_or_create(key_file)
+            .map_err(CoreError::Internal)?;
+        let old = sb.current_id().to_string();
+        sb.begin_rotation().map_err(CoreError::Internal)?;
+        let mut rows = Vec::new();
+        for (id, stored) in db.remote_secrets_all().await? {
+            let plain = sb
+                .open(&stored)
+                .map_err(|e| CoreError::Internal(format!("remote {id}: {e}")))?;
+            rows.push((id, sb.seal(&plain)));
+        }
+        db.remote_set_secrets(&rows).await?;
+        sb.finish_rotation().map_err(CoreError::Internal)?;
+        Ok((rows.len(), old, sb.current_id().to_string()))
     }
 
     /// Start the task scheduler.

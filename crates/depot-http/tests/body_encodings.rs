@@ -119,6 +119,7 @@ async fn every_body_field_reads_the_same_in_json_form_and_multipart() {
             data_dir: tmp.path().join("data"),
             content_origin: "http://127.0.0.1:1".into(),
             workers: 1,
+            secret_key_file: tmp.path().join("secrets.key"),
         },
         vec![depot_file::plugin(), depot_rpm::plugin()],
     )
@@ -211,6 +212,7 @@ async fn absent_and_blank_fields_in_forms() {
             data_dir: tmp.path().join("data"),
             content_origin: "http://127.0.0.1:1".into(),
             workers: 1,
+            secret_key_file: tmp.path().join("secrets.key"),
         },
         vec![],
     )

@@ -14,6 +14,7 @@ pub mod lock;
 pub mod metadata;
 pub mod rbac;
 pub mod records;
+pub mod secrets;
 pub mod signing;
 pub mod tasks;
 pub mod versions;

@@ -212,6 +212,29 @@ impl Db {
         Ok(())
     }
 
+    /// Every remote's stored secrets: (id, value).
+    pub async fn remote_secrets_all(&self) -> Result<Vec<(String, String)>> {
+        Ok(
+            sqlx::query_as("SELECT id, secrets FROM remotes ORDER BY id")
+                .fetch_all(&self.write)
+                .await?,
+        )
+    }
+
+    /// Replace stored secrets, all in one transaction.
+    pub async fn remote_set_secrets(&self, values: &[(String, String)]) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        for (id, secrets) in values {
+            sqlx::query("UPDATE remotes SET secrets = ? WHERE id = ?")
+                .bind(secrets)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn remote_update(&self, r: &RemoteRow) -> Result<()> {
         sqlx::query(
             "UPDATE remotes SET name = ?, url = ?, policy = ?, pulp_labels = ?, settings = ?, \

@@ -8,6 +8,10 @@
 //! workers = 4
 //! tls_cert = "/etc/depot/cert.pem"
 //! tls_key = "/etc/depot/key.pem"
+//! secret_key_file = "/etc/depot/secrets.key"
+//! max_connections = 1024
+//! header_timeout = 30   # seconds
+//! idle_timeout = 60     # seconds
 //! ```
 
 use std::path::PathBuf;
@@ -27,6 +31,10 @@ pub struct CommonArgs {
     /// Data directory: database, artifacts, temporary files. [default: ./depot-data]
     #[arg(long, env = "DEPOT_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+    /// Key file for the secrets stored encrypted (remote passwords, client keys); created
+    /// when missing. Keep it apart from database backups. [default: <data dir>/secrets.key]
+    #[arg(long, env = "DEPOT_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 #[derive(Args, Clone, Debug, Default)]
@@ -49,6 +57,17 @@ pub struct ServeArgs {
     /// Tasks run at the same time. [default: 4]
     #[arg(long, env = "DEPOT_WORKERS")]
     pub workers: Option<usize>,
+    /// Connections served at once; more wait until one closes. [default: 1024]
+    #[arg(long, env = "DEPOT_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client may take to send a request's headers; keep-alive connections idle
+    /// this long are closed. [default: 30]
+    #[arg(long, env = "DEPOT_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a connection may go without a byte moving while a request is under way (a
+    /// client that stopped reading or sending) before it is closed. [default: 60]
+    #[arg(long, env = "DEPOT_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<u64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -56,10 +75,14 @@ pub struct ServeArgs {
 struct FileConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
+    secret_key_file: Option<PathBuf>,
     content_origin: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     workers: Option<usize>,
+    max_connections: Option<usize>,
+    header_timeout: Option<u64>,
+    idle_timeout: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -67,11 +90,13 @@ struct FileConfig {
 pub struct Config {
     pub listen: String,
     pub data_dir: PathBuf,
+    pub secret_key_file: PathBuf,
     /// `None`: the address actually bound (known once listening).
     pub content_origin: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub workers: usize,
+    pub limits: depot_http::server::Limits,
     /// Password for the first superuser, from DEPOT_ADMIN_PASSWORD.
     pub admin_password: Option<String>,
 }
@@ -97,17 +122,42 @@ impl Config {
             .content_origin
             .or(file.content_origin)
             .map(|o| o.trim_end_matches('/').to_string());
+        let data_dir = common
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         Ok(Config {
             listen,
-            data_dir: common
-                .data_dir
+            secret_key_file: common
+                .secret_key_file
                 .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+                .or(file.secret_key_file)
+                .unwrap_or_else(|| data_dir.join("secrets.key")),
+            data_dir,
             content_origin,
             tls_cert,
             tls_key,
             workers: serve.workers.or(file.workers).unwrap_or(4).max(1),
+            limits: {
+                let d = depot_http::server::Limits::default();
+                let secs = |v: Option<u64>, default: std::time::Duration| {
+                    v.map(|s| std::time::Duration::from_secs(s.max(1)))
+                        .unwrap_or(default)
+                };
+                depot_http::server::Limits {
+                    max_connections: serve
+                        .max_connections
+                        .or(file.max_connections)
+                        .unwrap_or(d.max_connections)
+                        .max(1),
+                    header_timeout: secs(
+                        serve.header_timeout.or(file.header_timeout),
+                        d.header_timeout,
+                    ),
+                    idle_timeout: secs(serve.idle_timeout.or(file.idle_timeout), d.idle_timeout),
+                }
+            },
             admin_password: std::env::var("DEPOT_ADMIN_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty()),
@@ -132,6 +182,7 @@ impl Config {
             data_dir: self.data_dir.clone(),
             content_origin: origin,
             workers: self.workers,
+            secret_key_file: self.secret_key_file.clone(),
         }
     }
 }
@@ -151,7 +202,7 @@ mod tests {
         .unwrap();
         let common = CommonArgs {
             config: Some(file.clone()),
-            data_dir: None,
+            ..Default::default()
         };
         let serve = ServeArgs {
             common: common.clone(),
@@ -161,6 +212,7 @@ mod tests {
         let c = Config::load(&common, Some(&serve)).unwrap();
         assert_eq!(c.listen, "127.0.0.1:1234");
         assert_eq!(c.data_dir, PathBuf::from("/srv/depot"));
+        assert_eq!(c.secret_key_file, PathBuf::from("/srv/depot/secrets.key"));
         assert_eq!(c.workers, 7);
         // the content origin defaults to the address actually bound
         assert_eq!(
@@ -180,7 +232,7 @@ mod tests {
         std::fs::write(&file, "listne = \"x\"\n").unwrap();
         let common = CommonArgs {
             config: Some(file),
-            data_dir: None,
+            ..Default::default()
         };
         let err = Config::load(&common, None).unwrap_err();
         assert!(err.contains("listne"), "{err}");

@@ -102,6 +102,12 @@ enum AdminCommand {
         #[arg(long)]
         public_key: std::path::PathBuf,
     },
+    /// Rotate the key of the secrets stored encrypted: a new key is put first in the key
+    /// file, every remote's secrets are encrypted with it, then the old key is dropped. Stop
+    /// the server first; running it again after an interruption is safe.
+    ///
+    /// Example: `depot admin rotate-key --data-dir /var/lib/depot`
+    RotateKey,
     /// Re-hash every stored artifact and report any whose bytes do not match the database.
     /// Exits with status 1 when a problem is found.
     ///
@@ -188,6 +194,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         (None, None) => None,
         _ => return Err("--tls-cert and --tls-key must be given together".into()),
     };
+    raise_open_file_limit(config.limits.max_connections);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -197,6 +204,16 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .unwrap_or_else(|_| config.listen.clone());
     let depot = open(&config, Some(&addr)).await?;
     depot.recover().await.map_err(|e| e.to_string())?;
+    let sealed = depot
+        .seal_plaintext_secrets()
+        .await
+        .map_err(|e| e.to_string())?;
+    if sealed > 0 {
+        tracing::info!(
+            remotes = sealed,
+            "encrypted secrets stored in plain text by an earlier version"
+        );
+    }
     depot.seed_roles().await.map_err(|e| e.to_string())?;
     if let Some(pw) = depot
         .ensure_admin(config.admin_password.as_deref())
@@ -230,12 +247,48 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             shutdown.cancel();
         });
     }
-    depot_http::server::serve(listener, app, tls, shutdown).await;
-    depot.runner.stop(Duration::from_secs(20)).await;
+    // stop accepting and let open requests finish while running tasks end
+    let draining = {
+        let shutdown = shutdown.clone();
+        let depot = depot.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            depot.runner.stop(Duration::from_secs(20)).await;
+        })
+    };
+    depot_http::server::serve(listener, app, tls, config.limits, shutdown).await;
+    let _ = draining.await;
     scheduler.abort();
     depot.db.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each connection, download and open blob takes a file descriptor: make room for the
+/// connection limit and more (up to the hard limit), and say so when there is not.
+fn raise_open_file_limit(connections: usize) {
+    let want = (connections as libc::rlim_t) * 2 + 256;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+    if lim.rlim_cur < want {
+        tracing::warn!(
+            open_files = lim.rlim_cur,
+            wanted = want,
+            "the open-file limit is low for the connection limit; raise it (ulimit -n) or lower --max-connections"
+        );
+    }
 }
 
 /// SIGHUP: forget every cache (an admin command changed users, or an operator asks), then
@@ -303,6 +356,11 @@ async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<Exit
             &config,
             "clean up orphans",
             "With the server running, use its API instead: `pulp orphan cleanup --protection-time 0`",
+        )?),
+        AdminCommand::RotateKey => Some(exclusive(
+            &config,
+            "rotate the key",
+            "Stop the server, rotate, then start it again",
         )?),
         _ => None,
     };
@@ -406,6 +464,16 @@ async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<Exit
             println!(
                 "Signing service '{name}' is {}",
                 depot_core::signing::signing_service_href(&row.id)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::RotateKey => {
+            let (rows, old, new) = Depot::rotate_secret_key(&depot.db, &config.secret_key_file)
+                .await
+                .map_err(|e| format!("cannot rotate the key: {e}"))?;
+            println!(
+                "Re-encrypted the secrets of {rows} remote(s) with key {new} (was {old}); {} now holds only the new key.",
+                config.secret_key_file.display()
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -111,7 +111,10 @@ pub fn render(depot: &Depot, row: &RemoteRow) -> Value {
         .plugins
         .type_def(crate::Family::Remotes, &row.pulp_type);
     let settings = obj(&row.settings);
-    let secrets = obj(&row.secrets);
+    let secrets = depot.open_secrets(row).unwrap_or_else(|e| {
+        tracing::error!(remote = %row.name, error = %e, "cannot read the remote's secrets");
+        Map::new()
+    });
     let extra = obj(&row.extra);
     let mut m = Map::new();
     let href = def.map(|d| href::of(d, &row.id)).unwrap_or_default();
@@ -223,10 +226,10 @@ fn json_type(v: &Value) -> &'static str {
 }
 
 /// Current values of every writable field (secrets included), for merging and no-op checks.
-fn current_values(row: &RemoteRow) -> Map<String, Value> {
+fn current_values(row: &RemoteRow, secrets: Map<String, Value>) -> Map<String, Value> {
     let mut m = obj(&row.extra);
     m.extend(obj(&row.settings));
-    m.extend(obj(&row.secrets));
+    m.extend(secrets);
     m.insert("name".into(), Value::from(row.name.clone()));
     m.insert("url".into(), Value::from(row.url.clone()));
     m.insert("policy".into(), Value::from(row.policy.clone()));
@@ -234,10 +237,10 @@ fn current_values(row: &RemoteRow) -> Map<String, Value> {
     m
 }
 
-/// Apply validated values to a row.
-pub fn apply(row: &mut RemoteRow, patch: &Map<String, Value>) {
+/// Apply validated values to a row (its secrets sealed again with the current key).
+pub fn apply(depot: &Depot, row: &mut RemoteRow, patch: &Map<String, Value>) -> Result<()> {
     let mut settings = obj(&row.settings);
-    let mut secrets = obj(&row.secrets);
+    let mut secrets = depot.open_secrets(row).map_err(CoreError::Internal)?;
     let mut extra = obj(&row.extra);
     for (k, v) in patch {
         match k.as_str() {
@@ -257,11 +260,35 @@ pub fn apply(row: &mut RemoteRow, patch: &Map<String, Value>) {
         }
     }
     row.settings = Value::Object(settings).to_string();
-    row.secrets = Value::Object(secrets).to_string();
+    row.secrets = depot.secrets.seal(&Value::Object(secrets).to_string());
     row.extra = Value::Object(extra).to_string();
+    Ok(())
 }
 
 impl Depot {
+    /// A remote's write-only values, decrypted.
+    pub fn open_secrets(&self, row: &RemoteRow) -> std::result::Result<Map<String, Value>, String> {
+        let plain = self
+            .secrets
+            .open(&row.secrets)
+            .map_err(|e| format!("remote '{}': {e}", row.name))?;
+        Ok(obj(&plain))
+    }
+
+    /// Seal secrets stored before they were encrypted (databases of earlier versions).
+    pub async fn seal_plaintext_secrets(&self) -> Result<usize> {
+        let plain: Vec<(String, String)> = self
+            .db
+            .remote_secrets_all()
+            .await?
+            .into_iter()
+            .filter(|(_, s)| !s.starts_with("enc1:"))
+            .map(|(id, s)| (id, self.secrets.seal(&s)))
+            .collect();
+        self.db.remote_set_secrets(&plain).await?;
+        Ok(plain.len())
+    }
+
     pub async fn remote_row(&self, def: &TypeDef, id: &str) -> Result<RemoteRow> {
         match self.db.remote_get(id).await? {
             Some(r) if r.pulp_type == def.pulp_type => Ok(r),
@@ -307,7 +334,7 @@ impl Depot {
             pulp_created: t.clone(),
             pulp_last_updated: t,
         };
-        apply(&mut row, &patch);
+        apply(self, &mut row, &patch)?;
         self.db.remote_insert(&row).await.map_err(unique_error)?;
         Ok(render(self, &row))
     }
@@ -323,7 +350,8 @@ impl Depot {
     ) -> Result<Outcome> {
         let row = self.remote_row(def, id).await?;
         let patch = fields::validate(&fields(def), body, partial)?;
-        let current = current_values(&row);
+        let secrets = self.open_secrets(&row).map_err(CoreError::Internal)?;
+        let current = current_values(&row, secrets);
         let mut merged = current.clone();
         merged.extend(patch.clone());
         let mut errors = FieldErrors::default();
@@ -394,7 +422,7 @@ pub async fn apply_update(depot: &Depot, id: &str, patch: &Map<String, Value>) -
         .remote_get(id)
         .await?
         .ok_or_else(|| CoreError::NotFound("the remote was deleted".into()))?;
-    apply(&mut row, patch);
+    apply(depot, &mut row, patch)?;
     depot.db.remote_update(&row).await.map_err(unique_error)?;
     let row = depot.db.remote_get(id).await?.unwrap_or(row);
     Ok(render(depot, &row))

@@ -6,6 +6,7 @@ mod common;
 mod content_app;
 mod forms;
 mod lifecycle;
+mod limits;
 mod lists;
 mod pulp_cli;
 mod rpm;

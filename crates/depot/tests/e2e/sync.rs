@@ -627,3 +627,94 @@ async fn autopublish_publishes_every_new_version() {
         json!(["Cannot use mirror mode with autopublished repository."])
     );
 }
+
+/// Every file of the data directory, as bytes (database, WAL, blobs).
+fn data_dir_bytes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(b) = std::fs::read(&p) {
+                out.push((p, b));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_secrets_are_encrypted_at_rest_and_the_key_rotates() {
+    const PASSWORD: &str = "upstream-Pa55word-7f3a";
+    let mut depot = DepotServer::start(BIN).await;
+    let dir = tempdir();
+    files_in(dir.path(), 3, 10, 100, 44);
+    let upstream = Upstream::start(dir.path()).await;
+    upstream.require_basic_auth("mirror", PASSWORD);
+    let r = remote(
+        &depot,
+        "r",
+        &upstream.url("PULP_MANIFEST"),
+        json!({"username": "mirror", "password": PASSWORD, "proxy_url": null, "max_retries": 0}),
+    )
+    .await;
+    let repo = repository(&depot, "one", Some(&r)).await;
+    let t = sync(&depot, &repo, json!({})).await;
+    assert_eq!(t["state"], "completed", "{t}");
+    // the password is nowhere on disk in the clear
+    let key_file = depot.data_dir.join("secrets.key");
+    for (path, bytes) in data_dir_bytes(&depot.data_dir) {
+        assert!(
+            !bytes
+                .windows(PASSWORD.len())
+                .any(|w| w == PASSWORD.as_bytes()),
+            "{} holds the password in the clear",
+            path.display()
+        );
+    }
+    let key_before = std::fs::read_to_string(&key_file).unwrap();
+
+    let admin = |args: &[&str], data: &std::path::Path| {
+        std::process::Command::new(BIN)
+            .arg("admin")
+            .args(args)
+            .arg("--data-dir")
+            .arg(data)
+            .output()
+            .unwrap()
+    };
+    // rotation needs the directory to itself
+    let out = admin(&["rotate-key"], &depot.data_dir);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Stop the server"));
+    depot.stop().await;
+    let out = admin(&["rotate-key"], &depot.data_dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Re-encrypted the secrets of 1 remote"));
+    let key_after = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(key_before, key_after);
+    depot.restart().await;
+    // a new repository on the same remote needs the credentials again: they decrypt
+    let repo2 = repository(&depot, "two", Some(&r)).await;
+    let t = sync(&depot, &repo2, json!({})).await;
+    assert_eq!(t["state"], "completed", "{t}");
+
+    // with the wrong key the failure says so, and nothing else breaks
+    depot.stop().await;
+    std::fs::write(&key_file, &key_before).unwrap();
+    depot.restart().await;
+    let listed = depot.get("remotes/file/file/").await;
+    assert_eq!(listed["count"], 1);
+    let repo3 = repository(&depot, "three", Some(&r)).await;
+    let t = sync(&depot, &repo3, json!({})).await;
+    assert_eq!(t["state"], "failed");
+    let e = error_of(&t);
+    assert!(e.contains("secrets") && e.contains("not in"), "{e}");
+    assert!(!depot.log_text().contains(PASSWORD));
+}

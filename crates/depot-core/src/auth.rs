@@ -69,6 +69,10 @@ const MAX_FAILURES: u32 = 20;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Requests that may wait for a password verification; more answer 429 at once.
 const MAX_WAITING: usize = 64;
+/// How long a refusal takes to arrive. A client guessing passwords (or replaying a wrong
+/// one) waits this long per attempt, so a flood of wrong passwords runs at a trickle instead
+/// of taking the CPU from everyone else; a person mistyping hardly notices.
+const REFUSAL_DELAY: Duration = Duration::from_millis(500);
 
 /// What is remembered about credentials, and the bound on verifying them.
 ///
@@ -204,6 +208,7 @@ impl Depot {
             return Ok(user);
         }
         if CredentialCache::recent(&c.refused, &fp, REFUSED_TTL) || c.throttled(username) {
+            tokio::time::sleep(REFUSAL_DELAY).await;
             return Ok(None);
         }
         let ok = c.verify(password, stored).await?;
@@ -215,6 +220,7 @@ impl Depot {
             _ => {
                 c.refused.insert(fp, Instant::now());
                 c.count_failure(username);
+                tokio::time::sleep(REFUSAL_DELAY).await;
                 Ok(None)
             }
         }

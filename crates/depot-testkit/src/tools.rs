@@ -54,3 +54,44 @@ pub fn pulp(pulp: &Path, base_url: &str, home: &Path, args: &[&str]) -> (bool, S
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A tool from a Debian package, installed with apt-get when missing (benchmarks bring their
+/// own peers, such as nginx and wrk). Panics naming the package when it cannot be had.
+pub fn debian_tool(name: &str, package: &str) -> PathBuf {
+    if let Some(p) = find(name, "DEPOT_NO_SUCH_VARIABLE") {
+        return p;
+    }
+    for dir in ["/usr/sbin", "/sbin"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    eprintln!("installing {package} (for {name}) with apt-get");
+    let root = unsafe { libc::geteuid() } == 0;
+    let apt = |args: &[&str]| {
+        let mut c = if root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        c.env("DEBIAN_FRONTEND", "noninteractive")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !apt(&["install", "-y", "-qq", package]) {
+        apt(&["update", "-qq"]);
+        apt(&["install", "-y", "-qq", package]);
+    }
+    find(name, "DEPOT_NO_SUCH_VARIABLE")
+        .or_else(|| {
+            ["/usr/sbin", "/sbin"]
+                .iter()
+                .map(|d| Path::new(d).join(name))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| panic!("`{name}` is needed; install the Debian package {package}"))
+}

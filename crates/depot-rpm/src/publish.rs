@@ -5,7 +5,7 @@
 //! fragments from the database through a compressor on a blocking thread into a blob; the
 //! version is never held in memory.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -16,8 +16,9 @@ use depot_core::plugin::Family;
 use depot_core::resources::publications::{render_by_id, task_version};
 use depot_core::tasks::{TaskCtx, TaskError, TaskOutput};
 use depot_core::{CoreError, Depot};
-use depot_store::content::NewPublication;
-use depot_store::metadata::MetadataRow;
+use depot_store::content::{NewPublication, VersionFiles};
+use depot_store::metadata::PathLayout;
+use depot_store::metadata::{FragmentRow, MetadataRow};
 use depot_store::versions::VersionRow;
 use depot_store::{Digests, TempBlob};
 
@@ -328,8 +329,203 @@ impl<'a> Pages<'a> {
     }
 }
 
-/// Write one of primary/filelists/other; for primary also collect the packages' paths.
+/// Pages of a version's package fragments of one kind, read ahead of the writer: a task
+/// fetches the next pages while the current one is formatted and compressed (at most two
+/// pages wait, so memory stays bounded).
+fn prefetch_fragments(
+    depot: Arc<Depot>,
+    version: VersionRow,
+    kind: &'static str,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<FragmentRow>, CoreError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
+        let mut after = String::new();
+        loop {
+            let page = depot
+                .db
+                .version_fragments(
+                    &version.repository_id,
+                    version.number,
+                    units::PACKAGE,
+                    kind,
+                    kind == units::PRIMARY,
+                    &after,
+                    PAGE,
+                )
+                .await
+                .map_err(CoreError::from);
+            let done = match &page {
+                Ok(rows) if rows.is_empty() => true,
+                Ok(rows) => {
+                    after = rows
+                        .last()
+                        .map(|r| r.content_id.clone())
+                        .unwrap_or_default();
+                    false
+                }
+                Err(_) => true,
+            };
+            let failed = page.is_err();
+            if (!done || failed) && tx.send(page).await.is_err() {
+                return;
+            }
+            if done {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// The XML declaration and root element of primary, filelists or other.
+fn file_head(kind: &str, count: i64) -> Vec<u8> {
+    let (root, ns) = root_of(kind);
+    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root} {ns} packages=\"{count}\">\n")
+        .into_bytes()
+}
+
+fn file_tail(kind: &str) -> Vec<u8> {
+    format!("</{}>\n", root_of(kind).0).into_bytes()
+}
+
+fn root_of(kind: &str) -> (&'static str, &'static str) {
+    match kind {
+        units::PRIMARY => (
+            "metadata",
+            "xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\"",
+        ),
+        units::FILELISTS => (
+            "filelists",
+            "xmlns=\"http://linux.duke.edu/metadata/filelists\"",
+        ),
+        _ => (
+            "otherdata",
+            "xmlns=\"http://linux.duke.edu/metadata/other\"",
+        ),
+    }
+}
+
+/// A written package file: its repomd record and artifact, and (written row by row) where
+/// the packages go; otherwise the publication takes them from the version itself.
+struct PackageFile {
+    record: (Record, String),
+    /// (path, content artifact, artifact) of each package, when collected row by row.
+    files: Vec<(String, Option<String>, Option<String>)>,
+}
+
+impl Layout {
+    fn store_layout(self) -> PathLayout {
+        match self {
+            Layout::Flat => PathLayout::AsIs,
+            Layout::NestedAlphabetically => PathLayout::ByFirstLetter {
+                prefix: "Packages/".into(),
+            },
+        }
+    }
+}
+
+/// Write one of primary/filelists/other. Normally SQLite joins a page of fragments into one
+/// value (adding each package's location to primary), so no package passes through the
+/// application one by one; a version where some package lacks a fragment goes unit by unit.
+/// `count` is the number of packages written (`duplicates`, whose file name another package
+/// has, left out).
 async fn package_file(
+    depot: Arc<Depot>,
+    version: VersionRow,
+    opts: Options,
+    kind: &'static str,
+    (count, duplicates): (i64, Vec<String>),
+    timestamp: i64,
+) -> Result<PackageFile, CoreError> {
+    let started = std::time::Instant::now();
+    let missing = depot
+        .db
+        .version_missing_fragments(
+            &version.repository_id,
+            version.number,
+            units::PACKAGE,
+            kind,
+            &duplicates,
+        )
+        .await?;
+    if missing > 0 {
+        let (record, files) =
+            package_file_by_rows(depot, version, opts, kind, count, timestamp).await?;
+        return Ok(PackageFile { record, files });
+    }
+    let layout = opts.layout.store_layout();
+    let location = (kind == units::PRIMARY).then(|| layout.clone());
+    // a task reads the next pages while this one compresses (two pages wait at most)
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, CoreError>>(2);
+    let reader = {
+        let (depot, version, skip) = (depot.clone(), version.clone(), duplicates.clone());
+        tokio::spawn(async move {
+            let mut after = String::new();
+            loop {
+                let page = depot
+                    .db
+                    .version_fragments_joined(
+                        &version.repository_id,
+                        version.number,
+                        units::PACKAGE,
+                        kind,
+                        location.as_ref(),
+                        &skip,
+                        &after,
+                        PAGE,
+                    )
+                    .await;
+                let page = match page {
+                    Ok(Some((bytes, last))) => {
+                        after = last;
+                        Ok(bytes)
+                    }
+                    Ok(None) => return,
+                    Err(e) => Err(CoreError::from(e)),
+                };
+                let failed = page.is_err();
+                if tx.send(page).await.is_err() || failed {
+                    return;
+                }
+            }
+        })
+    };
+    let mut w = MetaWriter::new(&depot, kind, &opts).await?;
+    w.write(file_head(kind, count)).await?;
+    while let Some(page) = rx.recv().await {
+        let mut page = page?;
+        if kind == units::PRIMARY {
+            // `<path>\x01<fragment>` items joined by `\x02`: each fragment gets its location
+            let mut out = Vec::with_capacity(page.len() + page.len() / 16);
+            for item in page.split(|b| *b == 2) {
+                let sep = item
+                    .iter()
+                    .position(|b| *b == 1)
+                    .ok_or_else(|| CoreError::Internal("a damaged fragment page".into()))?;
+                let path = std::str::from_utf8(&item[..sep])
+                    .map_err(|_| CoreError::Internal("a package path is not UTF-8".into()))?;
+                Fragment::write_with_location(&item[sep + 1..], path, &mut out)
+                    .map_err(CoreError::Internal)?;
+                out.push(b'\n');
+            }
+            page = out;
+        } else {
+            page.push(b'\n');
+        }
+        w.write(page).await?;
+    }
+    let _ = reader.await;
+    w.write(file_tail(kind)).await?;
+    tracing::debug!(kind, elapsed = ?started.elapsed(), "fragments written");
+    Ok(PackageFile {
+        record: w.finish(&depot, &opts, timestamp).await?,
+        files: Vec::new(),
+    })
+}
+
+/// Write one of primary/filelists/other unit by unit (needed when some packages lack a
+/// fragment); for primary also collect the packages' paths.
+async fn package_file_by_rows(
     depot: Arc<Depot>,
     version: VersionRow,
     opts: Options,
@@ -343,37 +539,17 @@ async fn package_file(
     ),
     CoreError,
 > {
-    let (root, ns) = match kind {
-        units::PRIMARY => (
-            "metadata",
-            "xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\"",
-        ),
-        units::FILELISTS => (
-            "filelists",
-            "xmlns=\"http://linux.duke.edu/metadata/filelists\"",
-        ),
-        _ => (
-            "otherdata",
-            "xmlns=\"http://linux.duke.edu/metadata/other\"",
-        ),
-    };
     let mut w = MetaWriter::new(&depot, kind, &opts).await?;
-    w.write(
-        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root} {ns} packages=\"{count}\">\n")
-            .into_bytes(),
-    )
-    .await?;
+    w.write(file_head(kind, count)).await?;
     let mut files = Vec::new();
     let mut names: HashSet<String> = HashSet::new();
-    let mut pages = Pages::new(&version, units::PACKAGE, kind);
-    while let Some(page) = pages.next(&depot).await? {
-        let mut out = Vec::with_capacity(page.len() * 2048);
+    let mut pages = prefetch_fragments(depot.clone(), version, kind);
+    while let Some(page) = pages.recv().await {
+        let page = page?;
+        let mut out =
+            Vec::with_capacity(page.iter().map(|r| r.body.len() + 1).sum::<usize>() + 4096);
         for row in page {
-            let data: Value = serde_json::from_str(&row.data).unwrap_or_default();
-            let filename = data["relative_path"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+            let filename = row.relative_path.unwrap_or_default();
             if !names.insert(filename.clone()) {
                 tracing::warn!(
                     filename,
@@ -392,6 +568,11 @@ async fn package_file(
                     .map_err(CoreError::Internal)?;
                 files.push((path, row.content_artifact_id, None));
             } else if row.body.is_empty() {
+                let data: Value = row
+                    .data
+                    .as_deref()
+                    .and_then(|d| serde_json::from_str(d).ok())
+                    .unwrap_or_default();
                 minimal_entry(&data, &mut out);
             } else {
                 out.extend_from_slice(&row.body);
@@ -400,7 +581,7 @@ async fn package_file(
         }
         w.write(out).await?;
     }
-    w.write(format!("</{root}>\n").into_bytes()).await?;
+    w.write(file_tail(kind)).await?;
     Ok((w.finish(&depot, &opts, timestamp).await?, files))
 }
 
@@ -436,6 +617,7 @@ async fn fragments_file(
     version: &VersionRow,
     opts: &Options,
     c: Concat<'_>,
+    counts: &HashMap<String, i64>,
     timestamp: i64,
 ) -> Result<Option<(Record, String)>, CoreError> {
     let Concat {
@@ -445,18 +627,12 @@ async fn fragments_file(
         head,
         tail,
     } = c;
-    let mut any = false;
-    for t in types {
-        if depot
-            .db
-            .version_count(&version.repository_id, version.number, t)
-            .await?
-            > 0
-        {
-            any = true;
-        }
-    }
-    if !any {
+    let types: Vec<&str> = types
+        .iter()
+        .copied()
+        .filter(|t| counts.get(*t).is_some_and(|n| *n > 0))
+        .collect();
+    if types.is_empty() {
         return Ok(None);
     }
     // Like createrepo_c and Pulp: comps and modules.yaml are published uncompressed.
@@ -495,28 +671,140 @@ pub async fn publish_version(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
-    let count = depot
-        .db
-        .version_count(&version.repository_id, version.number, units::PACKAGE)
-        .await?;
+    let started = std::time::Instant::now();
+    let (counts, duplicates) = tokio::try_join!(
+        depot
+            .db
+            .version_type_counts(&version.repository_id, version.number),
+        depot
+            .db
+            .version_duplicate_names(&version.repository_id, version.number, units::PACKAGE),
+    )?;
+    let counts: HashMap<String, i64> = counts.into_iter().collect();
+    if !duplicates.is_empty() {
+        tracing::warn!(
+            packages = duplicates.len(),
+            "packages of the version share a file name with another; publishing the first of each"
+        );
+    }
+    // one file per name: the packages counted are the ones written
+    let count = counts.get(units::PACKAGE).copied().unwrap_or(0) - duplicates.len() as i64;
     let job = |kind| {
         package_file(
             depot.clone(),
             version.clone(),
             opts.clone(),
             kind,
-            count,
+            (count, duplicates.clone()),
             timestamp,
         )
     };
-    let (primary, filelists, other) = tokio::try_join!(
+    // the package files and the rest (advisories, comps, modules, files kept from upstream)
+    // are independent: written at the same time
+    // The publication starts now, invisible until complete: its package files go in while
+    // the metadata is written (SQLite takes them from the version itself).
+    let id = depot_store::new_id();
+    let publication = NewPublication {
+        id: id.clone(),
+        pulp_type: PULP_TYPE.into(),
+        repository_version_id: version.id.clone(),
+        pass_through: false,
+        extra: Value::Object(opts.extra.clone()).to_string(),
+    };
+    let packages = VersionFiles {
+        repository_id: version.repository_id.clone(),
+        number: version.number,
+        pulp_type: units::PACKAGE.into(),
+        layout: opts.layout.store_layout(),
+        skip: duplicates.clone(),
+    };
+    let begin = depot.db.publication_begin(&publication, Some(&packages));
+    let finished = publish_files(depot, version, opts, &counts, timestamp, &id, job, begin).await;
+    if finished.is_err()
+        && let Err(e) = depot.db.publication_abandon(&id).await
+    {
+        tracing::warn!(error = %e, "cannot remove an unfinished publication (removed at the next start)");
+    }
+    finished?;
+    tracing::debug!(elapsed = ?started.elapsed(), "publication stored");
+    Ok(depot_core::core_tasks::created_entry(
+        depot,
+        Family::Publications,
+        PULP_TYPE,
+        &id,
+    ))
+}
+
+/// Write every metadata file of a begun publication and finish it.
+#[allow(clippy::too_many_arguments)]
+async fn publish_files<J, F>(
+    depot: &Arc<Depot>,
+    version: &VersionRow,
+    opts: &Options,
+    counts: &HashMap<String, i64>,
+    timestamp: i64,
+    id: &str,
+    job: J,
+    begin: impl std::future::Future<Output = depot_store::Result<()>>,
+) -> Result<(), CoreError>
+where
+    J: Fn(&'static str) -> F,
+    F: std::future::Future<Output = Result<PackageFile, CoreError>>,
+{
+    let started = std::time::Instant::now();
+    // the package files and the rest (advisories, comps, modules, files kept from upstream)
+    // are independent: written at the same time
+    let (_, primary, filelists, other, more) = tokio::try_join!(
+        async { begin.await.map_err(CoreError::from) },
         job(units::PRIMARY),
         job(units::FILELISTS),
-        job(units::OTHER)
+        job(units::OTHER),
+        other_records(depot, version, opts, counts, timestamp),
     )?;
-    let mut files = primary.1;
-    let mut records = vec![primary.0, filelists.0, other.0];
+    let mut files = primary.files;
+    let mut records = vec![primary.record, filelists.record, other.record];
+    records.extend(more);
+    tracing::debug!(elapsed = ?started.elapsed(), "every metadata file written");
+    let recs: Vec<Record> = records.iter().map(|(r, _)| r.clone()).collect();
+    for (r, artifact) in records {
+        files.push((r.location_href, None, Some(artifact)));
+    }
+    let repomd = crate::repomd::write(&timestamp.to_string(), &recs);
+    let repomd_artifact = store_bytes(depot, repomd.as_bytes()).await?;
+    if let Some(service) = &opts.signing_service {
+        let id = service
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        let (sig, key) = depot.sign_detached(id, repomd.as_bytes()).await?;
+        files.push((
+            "repodata/repomd.xml.asc".into(),
+            None,
+            Some(store_bytes(depot, &sig).await?),
+        ));
+        files.push((
+            "repodata/repomd.xml.key".into(),
+            None,
+            Some(store_bytes(depot, key.as_bytes()).await?),
+        ));
+    }
+    files.push(("repodata/repomd.xml".into(), None, Some(repomd_artifact)));
+    depot.db.publication_finish(id, &files).await?;
+    tracing::debug!(files = files.len(), elapsed = ?started.elapsed(), "metadata files stored");
+    Ok(())
+}
 
+/// The metadata files besides primary, filelists and other: updateinfo, comps and modules
+/// from their units' fragments, and the files kept from upstream as they are.
+async fn other_records(
+    depot: &Arc<Depot>,
+    version: &VersionRow,
+    opts: &Options,
+    counts: &HashMap<String, i64>,
+    timestamp: i64,
+) -> Result<Vec<(Record, String)>, CoreError> {
+    let mut records = Vec::new();
     const XML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
     if let Some(r) = fragments_file(
         depot,
@@ -529,6 +817,7 @@ pub async fn publish_version(
             head: format!("{XML}<updates>\n"),
             tail: "</updates>\n",
         },
+        counts,
         timestamp,
     )
     .await?
@@ -553,6 +842,7 @@ pub async fn publish_version(
             ),
             tail: "</comps>\n",
         },
+        counts,
         timestamp,
     )
     .await?
@@ -574,6 +864,7 @@ pub async fn publish_version(
             head: String::new(),
             tail: "",
         },
+        counts,
         timestamp,
     )
     .await?
@@ -582,6 +873,12 @@ pub async fn publish_version(
     }
 
     // Metadata files kept from upstream, as they are.
+    if counts
+        .get(units::REPO_METADATA_FILE)
+        .is_none_or(|n| *n == 0)
+    {
+        return Ok(records);
+    }
     let mut pages = Pages::new(version, units::REPO_METADATA_FILE, "");
     while let Some(page) = pages.next(depot).await? {
         for row in page {
@@ -609,52 +906,7 @@ pub async fn publish_version(
         }
     }
 
-    let recs: Vec<Record> = records.iter().map(|(r, _)| r.clone()).collect();
-    for (r, artifact) in records {
-        files.push((r.location_href, None, Some(artifact)));
-    }
-    let repomd = crate::repomd::write(&timestamp.to_string(), &recs);
-    let repomd_artifact = store_bytes(depot, repomd.as_bytes()).await?;
-    if let Some(service) = &opts.signing_service {
-        let id = service
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or_default();
-        let (sig, key) = depot.sign_detached(id, repomd.as_bytes()).await?;
-        files.push((
-            "repodata/repomd.xml.asc".into(),
-            None,
-            Some(store_bytes(depot, &sig).await?),
-        ));
-        files.push((
-            "repodata/repomd.xml.key".into(),
-            None,
-            Some(store_bytes(depot, key.as_bytes()).await?),
-        ));
-    }
-    files.push(("repodata/repomd.xml".into(), None, Some(repomd_artifact)));
-
-    let id = depot_store::new_id();
-    depot
-        .db
-        .publication_create(
-            &NewPublication {
-                id: id.clone(),
-                pulp_type: PULP_TYPE.into(),
-                repository_version_id: version.id.clone(),
-                pass_through: false,
-                extra: Value::Object(opts.extra.clone()).to_string(),
-            },
-            &files,
-        )
-        .await?;
-    Ok(depot_core::core_tasks::created_entry(
-        depot,
-        Family::Publications,
-        PULP_TYPE,
-        &id,
-    ))
+    Ok(records)
 }
 
 /// Store bytes as an artifact; returns its id.

@@ -73,6 +73,18 @@ pub struct NewPublication {
     pub extra: String,
 }
 
+/// A version's units published at their layout's paths, written by SQLite itself (no row
+/// goes through the application).
+#[derive(Clone, Debug)]
+pub struct VersionFiles {
+    pub repository_id: String,
+    pub number: i64,
+    pub pulp_type: String,
+    pub layout: crate::metadata::PathLayout,
+    /// Units left out (their file name is taken).
+    pub skip: Vec<String>,
+}
+
 /// One file of a repository version, as publications see it.
 #[derive(Clone, Debug, FromRow)]
 pub struct VersionFile {
@@ -657,6 +669,115 @@ impl Db {
     // -----------------------------------------------------------------------------------------
     // publications
 
+    /// Start a publication: its row (not complete, so invisible) and the files of
+    /// `from_version`, while its metadata is still being written. `publication_finish`
+    /// completes it; `publication_abandon` (or recovery after a crash) removes it.
+    pub async fn publication_begin(
+        &self,
+        p: &NewPublication,
+        from_version: Option<&VersionFiles>,
+    ) -> Result<()> {
+        let t = now();
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO publications (id, pulp_type, repository_version_id, complete, \
+             pass_through, extra, pulp_created, pulp_last_updated) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+        )
+        .bind(&p.id)
+        .bind(&p.pulp_type)
+        .bind(&p.repository_version_id)
+        .bind(p.pass_through)
+        .bind(&p.extra)
+        .bind(&t)
+        .bind(&t)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(v) = from_version {
+            Self::insert_version_files(&mut tx, &p.id, v).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Add `files` to a publication begun with `publication_begin` and make it complete.
+    pub async fn publication_finish(
+        &self,
+        id: &str,
+        files: &[(String, Option<String>, Option<String>)],
+    ) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        Self::insert_files(&mut tx, id, files).await?;
+        sqlx::query(
+            "UPDATE publications SET complete = 1, pulp_created = ?, pulp_last_updated = ? \
+             WHERE id = ?",
+        )
+        .bind(now())
+        .bind(now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.changed(crate::events::Topic::Serving);
+        Ok(())
+    }
+
+    /// Remove a publication that was begun but will not be finished.
+    pub async fn publication_abandon(&self, id: &str) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "DELETE FROM published_files WHERE publication_id IN \
+             (SELECT id FROM publications WHERE id = ? AND complete = 0)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM publications WHERE id = ? AND complete = 0")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_version_files(
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        publication_id: &str,
+        v: &VersionFiles,
+    ) -> Result<()> {
+        sqlx::query(&Db::version_files_sql(&v.layout))
+            .bind(publication_id)
+            .bind("primary")
+            .bind(&v.repository_id)
+            .bind(v.number)
+            .bind(v.number)
+            .bind(&v.pulp_type)
+            .bind(serde_json::to_string(&v.skip).expect("ids serialize"))
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_files(
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        publication_id: &str,
+        files: &[(String, Option<String>, Option<String>)],
+    ) -> Result<()> {
+        for chunk in files.chunks(CHUNK) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT OR REPLACE INTO published_files (publication_id, relative_path, \
+                 content_artifact_id, artifact_id) ",
+            );
+            qb.push_values(chunk, |mut b, (rp, ca, a)| {
+                b.push_bind(publication_id)
+                    .push_bind(rp)
+                    .push_bind(ca)
+                    .push_bind(a);
+            });
+            qb.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
     /// Create a complete publication with the files it serves, in one transaction:
     /// (relative_path, content_artifact_id, artifact_id).
     pub async fn publication_create(
@@ -679,16 +800,7 @@ impl Db {
         .bind(&t)
         .execute(&mut *tx)
         .await?;
-        for chunk in files.chunks(CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT OR REPLACE INTO published_files (publication_id, relative_path, \
-                 content_artifact_id, artifact_id) ",
-            );
-            qb.push_values(chunk, |mut b, (rp, ca, a)| {
-                b.push_bind(&p.id).push_bind(rp).push_bind(ca).push_bind(a);
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
+        Self::insert_files(&mut tx, &p.id, files).await?;
         tx.commit().await?;
         self.changed(crate::events::Topic::Serving);
         Ok(())
@@ -733,6 +845,8 @@ impl Db {
 
     /// Delete content in no repository version and artifacts nothing refers to, created before
     /// `older_than`. Returns (units, artifacts) removed and the digests whose blobs to delete.
+    /// (Published files need no check of their own: a publication belongs to a version, whose
+    /// content keeps its `repository_content` rows while the version exists.)
     pub async fn orphan_cleanup(
         &self,
         older_than: &str,
@@ -743,10 +857,7 @@ impl Db {
         let units = sqlx::query(
             "DELETE FROM content WHERE pulp_created < ? \
              AND (? IS NULL OR id IN (SELECT value FROM json_each(?))) AND NOT EXISTS \
-             (SELECT 1 FROM repository_content rc WHERE rc.content_id = content.id) \
-             AND NOT EXISTS (SELECT 1 FROM content_artifacts ca \
-               JOIN published_files pf ON pf.content_artifact_id = ca.id \
-               WHERE ca.content_id = content.id)",
+             (SELECT 1 FROM repository_content rc WHERE rc.content_id = content.id)",
         )
         .bind(older_than)
         .bind(&only_json)

@@ -16,7 +16,233 @@ pub struct MetadataRow {
     pub content_artifact_id: Option<String>,
 }
 
+/// Where a publication puts a unit's file, from its file name (`relative_path` of its data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathLayout {
+    /// At its name.
+    AsIs,
+    /// Under `<prefix><first letter, lower case>/` (`Packages/f/foo.rpm`).
+    ByFirstLetter { prefix: String },
+}
+
+/// The SQL of a string literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl PathLayout {
+    /// The SQL expression of the path of the unit whose name is `name`.
+    fn sql(&self, name: &str) -> String {
+        match self {
+            PathLayout::AsIs => name.to_string(),
+            PathLayout::ByFirstLetter { prefix } => format!(
+                "{} || lower(substr({name}, 1, 1)) || '/' || {name}",
+                literal(prefix)
+            ),
+        }
+    }
+}
+
+/// The units of a version a metadata file is written from, as SQL (`rc`, `c`, `m` bound):
+/// bind kind, repository id, number, number, pulp type, units to leave out (JSON list).
+const VERSION_UNITS: &str = "FROM repository_content rc \
+     JOIN content c ON c.id = rc.content_id \
+     LEFT JOIN content_metadata m ON m.content_id = c.id AND m.kind = ? \
+     WHERE rc.repository_id = ? AND rc.version_added <= ? \
+       AND (rc.version_removed IS NULL OR rc.version_removed > ?) \
+       AND c.pulp_type = ? AND c.id NOT IN (SELECT value FROM json_each(?))";
+
+/// One package's fragment of one kind, for writing a metadata file.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct FragmentRow {
+    pub content_id: String,
+    /// The unit's file name (`relative_path` of its data).
+    pub relative_path: Option<String>,
+    /// The fragment; empty when the unit has none of this kind.
+    pub body: Vec<u8>,
+    /// The unit's fields (JSON), only when it has no fragment of this kind.
+    pub data: Option<String>,
+    /// The unit's (first) content artifact, when asked for.
+    pub content_artifact_id: Option<String>,
+}
+
 impl Db {
+    /// How many units of each type a version holds (one walk of the version).
+    pub async fn version_type_counts(
+        &self,
+        repository_id: &str,
+        number: i64,
+    ) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT c.pulp_type, count(*) FROM repository_content rc \
+             JOIN content c ON c.id = rc.content_id \
+             WHERE rc.repository_id = ? AND rc.version_added <= ? \
+               AND (rc.version_removed IS NULL OR rc.version_removed > ?) \
+             GROUP BY c.pulp_type",
+        )
+        .bind(repository_id)
+        .bind(number)
+        .bind(number)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Units of `pulp_type` sharing a file name (`relative_path` of their data) with a unit
+    /// of a smaller content id: a publication holds one file per name, so these are left
+    /// out.
+    pub async fn version_duplicate_names(
+        &self,
+        repository_id: &str,
+        number: i64,
+        pulp_type: &str,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT id FROM (SELECT c.id, row_number() OVER \
+               (PARTITION BY json_extract(c.data, '$.relative_path') ORDER BY c.id) AS n \
+             {VERSION_UNITS}) WHERE n > 1"
+        ))
+        .bind("")
+        .bind(repository_id)
+        .bind(number)
+        .bind(number)
+        .bind(pulp_type)
+        .bind("[]")
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// How many units of `pulp_type` (but `skip`) lack a `kind` fragment (index only).
+    pub async fn version_missing_fragments(
+        &self,
+        repository_id: &str,
+        number: i64,
+        pulp_type: &str,
+        kind: &str,
+        skip: &[String],
+    ) -> Result<i64> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT count(*) {VERSION_UNITS} AND m.content_id IS NULL"
+        ))
+        .bind(kind)
+        .bind(repository_id)
+        .bind(number)
+        .bind(number)
+        .bind(pulp_type)
+        .bind(serde_json::to_string(skip).expect("ids serialize"))
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    /// Up to `limit` of a version's `kind` fragments after content id `after`, joined in
+    /// SQLite (one value per page, not one per unit). Without `location` the fragments are
+    /// joined by newlines; with it each item is `<path>\x01<fragment>` and items are joined
+    /// by `\x02` (bytes no XML text or file name holds), the path being the unit's place
+    /// under `location`. Returns (joined bytes, last content id), or `None` past the end.
+    /// Every unit must have a fragment (see `version_missing_fragments`). The keyset walks
+    /// the `(repository_id, content_id)` index, so no page sorts the rest (items come in
+    /// the page's order, as SQLite aggregates rows in the order they arrive; any order would
+    /// be valid metadata).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn version_fragments_joined(
+        &self,
+        repository_id: &str,
+        number: i64,
+        pulp_type: &str,
+        kind: &str,
+        location: Option<&PathLayout>,
+        skip: &[String],
+        after: &str,
+        limit: i64,
+    ) -> Result<Option<(Vec<u8>, String)>> {
+        let (piece, separator) = match location {
+            None => ("m.body".to_string(), "x'0a'"),
+            Some(layout) => (
+                format!(
+                    "CAST({} AS BLOB) || x'01' || m.body",
+                    layout.sql("json_extract(c.data, '$.relative_path')")
+                ),
+                "x'02'",
+            ),
+        };
+        let row: Option<(Option<Vec<u8>>, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT CAST(group_concat(piece, {separator}) AS BLOB), max(id) FROM \
+             (SELECT rc.content_id AS id, {piece} AS piece {VERSION_UNITS} \
+              AND rc.content_id > ? ORDER BY rc.content_id LIMIT ?)"
+        ))
+        .bind(kind)
+        .bind(repository_id)
+        .bind(number)
+        .bind(number)
+        .bind(pulp_type)
+        .bind(serde_json::to_string(skip).expect("ids serialize"))
+        .bind(after)
+        .bind(limit)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(match row {
+            Some((Some(bytes), Some(last))) => Some((bytes, last)),
+            _ => None,
+        })
+    }
+
+    /// The statement that publishes a version's units of `pulp_type` at their layout's paths
+    /// (with their first content artifact), run inside `publication_begin`. Rows go in
+    /// path order, so the primary key grows at its end instead of splitting pages all over.
+    pub(crate) fn version_files_sql(layout: &PathLayout) -> String {
+        let path = layout.sql("json_extract(c.data, '$.relative_path')");
+        format!(
+            "INSERT OR REPLACE INTO published_files (publication_id, relative_path, \
+               content_artifact_id, artifact_id) \
+             SELECT ?, {path} AS path, (SELECT ca.id FROM content_artifacts ca \
+               WHERE ca.content_id = c.id ORDER BY ca.relative_path LIMIT 1), NULL \
+             {VERSION_UNITS} ORDER BY path"
+        )
+    }
+
+    /// Like `version_metadata`, reading only what writing a metadata file needs: the file
+    /// name and the fragment (the unit's whole data only when it has no fragment), and the
+    /// content artifact only when `with_artifact`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn version_fragments(
+        &self,
+        repository_id: &str,
+        number: i64,
+        pulp_type: &str,
+        kind: &str,
+        with_artifact: bool,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<FragmentRow>> {
+        let artifact = if with_artifact {
+            "(SELECT ca.id FROM content_artifacts ca WHERE ca.content_id = c.id \
+              ORDER BY ca.relative_path LIMIT 1)"
+        } else {
+            "NULL"
+        };
+        Ok(sqlx::query_as(&format!(
+            "SELECT c.id AS content_id, json_extract(c.data, '$.relative_path') AS relative_path, \
+               coalesce(m.body, x'') AS body, \
+               CASE WHEN m.body IS NULL THEN c.data END AS data, \
+               {artifact} AS content_artifact_id \
+             FROM repository_content rc \
+             JOIN content c ON c.id = rc.content_id \
+             LEFT JOIN content_metadata m ON m.content_id = c.id AND m.kind = ? \
+             WHERE rc.repository_id = ? AND rc.version_added <= ? \
+               AND (rc.version_removed IS NULL OR rc.version_removed > ?) \
+               AND c.pulp_type = ? AND rc.content_id > ? \
+             ORDER BY rc.content_id LIMIT ?"
+        ))
+        .bind(kind)
+        .bind(repository_id)
+        .bind(number)
+        .bind(number)
+        .bind(pulp_type)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
     /// Store fragments for units found by the start of their natural key: (key prefix,
     /// body) — e.g. filelists entries that only carry the package's checksum. Returns how
     /// many found their unit.

@@ -634,6 +634,40 @@ async fn signed_publication_verified_by_dnf() {
     let root = tempdir();
     let out = rf::dnf(root.path(), &[wrong], &["repoquery"]);
     assert!(!out.success, "dnf accepted a signature by the wrong key");
+
+    // a publication whose signing fails (after its files went in) leaves nothing behind
+    let publications = count(&depot.get("publications/rpm/rpm/").await);
+    std::fs::write(&script, "#!/bin/sh\necho 'the key is gone' >&2\nexit 3\n").unwrap();
+    let t = depot
+        .run_task(
+            Method::POST,
+            "publications/rpm/rpm/",
+            Some(json!({"repository": repo})),
+        )
+        .await;
+    assert_eq!(t["state"], "failed", "{t}");
+    assert_eq!(
+        count(&depot.get("publications/rpm/rpm/").await),
+        publications
+    );
+    let db = depot.data_dir.join("depot.sqlite3");
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys; d = sqlite3.connect(sys.argv[1]); \
+             print(d.execute('SELECT count(*) FROM publications WHERE complete = 0').fetchone()[0], \
+             d.execute('SELECT count(*) FROM published_files WHERE publication_id NOT IN \
+             (SELECT id FROM publications)').fetchone()[0])",
+        )
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0 0",
+        "an unfinished publication was left: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1084,5 +1118,137 @@ async fn retain_package_versions_keeps_the_newest() {
     assert!(
         body.to_string().contains("retain_package_versions"),
         "{body}"
+    );
+}
+
+/// A record of a publication served at `base`: (its repomd location, decompressed text).
+async fn published_record(depot: &DepotServer, base: &str, kind: &str) -> String {
+    let (s, repomd) = depot.fetch(&format!("{base}/repodata/repomd.xml")).await;
+    assert_eq!(s, 200);
+    let repomd = String::from_utf8(repomd).unwrap();
+    let record = rf::parse_repomd(&repomd)
+        .into_iter()
+        .find(|r| r.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {repomd}"));
+    let (s, bytes) = depot
+        .fetch(&format!("{base}/{}", record.location_href))
+        .await;
+    assert_eq!(s, 200);
+    let dir = tempdir();
+    let path = dir
+        .path()
+        .join(record.location_href.rsplit('/').next().unwrap());
+    std::fs::write(&path, bytes).unwrap();
+    String::from_utf8(rf::read_decompressed(&path)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_fills_gaps_and_keeps_one_file_per_name() {
+    // an upstream whose filelists lacks a package
+    let dir = tempdir();
+    let rpms = build_standard(&dir.path().join("rpms"));
+    let info = create_repo(&dir.path().join("repo"), &rpms, &RepoOptions::default());
+    let base = info
+        .packages
+        .iter()
+        .find(|p| p.name == "depot-base")
+        .unwrap()
+        .clone();
+    let filelists = rf::read_repodata(&dir.path().join("repo"), "filelists");
+    let start = filelists
+        .find(&format!("<package pkgid=\"{}\"", base.pkgid))
+        .expect("depot-base in filelists");
+    let end = start + filelists[start..].find("</package>").unwrap() + "</package>".len();
+    let cut = format!("{}{}", &filelists[..start], &filelists[end..]);
+    let cut_path = dir.path().join("filelists.xml");
+    std::fs::write(&cut_path, cut).unwrap();
+    rf::add_repodata(
+        &dir.path().join("repo"),
+        &cut_path,
+        "filelists",
+        "gz",
+        "sha256",
+    );
+    // and two packages with one file name (epoch 0 and 1), each in a repository of its own
+    let mut twins = Vec::new();
+    for (i, epoch) in [None, Some(1)].into_iter().enumerate() {
+        let mut spec = rf::PackageSpec::new("depot-twin", "1.0", "1");
+        spec.epoch = epoch;
+        let rpm = rf::build_rpm(&dir.path().join(format!("twin{i}")), &spec);
+        twins.push(create_repo(
+            &dir.path().join(format!("twin{i}/repo")),
+            &[rpm],
+            &RepoOptions::default(),
+        ));
+    }
+    let up = Upstream::start(dir.path()).await;
+    let depot = DepotServer::start(BIN).await;
+    let remote = rpm_remote(&depot, "std", &up.url("repo/"), "on_demand").await;
+    let repo = rpm_repository(&depot, "gaps", &remote, json!({})).await;
+    assert_eq!(sync(&depot, &repo, json!({})).await["state"], "completed");
+    for i in 0..2 {
+        let twin = rpm_remote(
+            &depot,
+            &format!("twin{i}"),
+            &up.url(&format!("twin{i}/repo/")),
+            "on_demand",
+        )
+        .await;
+        let t = sync(&depot, &repo, json!({"remote": twin})).await;
+        assert_eq!(t["state"], "completed", "{t}");
+    }
+    let v = depot
+        .get(&format!(
+            "content/rpm/packages/?repository_version={repo}versions/3/&name=depot-twin"
+        ))
+        .await;
+    assert_eq!(v["count"], 2, "both twins are in the version");
+
+    let url = publish(&depot, &repo, "gaps", json!({})).await;
+    let primary = published_record(&depot, "gaps", "primary").await;
+    let entries = primary.matches("<package type=\"rpm\">").count();
+    assert_eq!(entries, info.packages.len() + 1, "one twin is published");
+    assert!(
+        primary.contains(&format!("packages=\"{entries}\"")),
+        "the count says what the file holds"
+    );
+    assert_eq!(
+        primary
+            .matches("<location href=\"Packages/d/depot-twin-1.0-1.noarch.rpm\"/>")
+            .count(),
+        1
+    );
+    let filelists = published_record(&depot, "gaps", "filelists").await;
+    assert_eq!(
+        filelists.matches("<package ").count(),
+        entries,
+        "filelists has an entry for every package"
+    );
+    assert!(filelists.contains(&format!("pkgid=\"{}\"", base.pkgid)));
+    assert!(filelists.contains(&format!("packages=\"{entries}\"")));
+    // and dnf reads it all and installs from it
+    let root = tempdir();
+    let listed = rf::dnf_repoquery(root.path(), DnfRepo::baseurl("gaps", &url), &[]);
+    assert_eq!(listed.len(), entries, "{listed:?}");
+    let (s, _) = depot
+        .fetch("gaps/Packages/d/depot-twin-1.0-1.noarch.rpm")
+        .await;
+    assert_eq!(s, 200);
+    let dest = root.path().join("downloaded");
+    let out = rf::dnf(
+        root.path(),
+        &[DnfRepo::baseurl("gaps", &url)],
+        &[
+            "install",
+            "--downloadonly",
+            "--destdir",
+            dest.to_str().unwrap(),
+            "depot-base",
+        ],
+    );
+    assert!(out.success, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        rf::file_digest(&dest.join(&base.filename), "sha256"),
+        base.sha256
     );
 }

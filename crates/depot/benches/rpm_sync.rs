@@ -387,6 +387,22 @@ async fn main() {
     .await;
     let synth_pub = t["created_resources"][0].as_str().unwrap().to_string();
     let synth_url = distribute(&depot, "bench-synthetic", &synth_pub).await;
+    // publish and floor again, in turn, so machine noise hits both alike; the best of each
+    let mut publish_walls = vec![p_publish.wall];
+    let mut floor_walls = vec![floor_regzip];
+    for _ in 0..2 {
+        floor_walls.push(regzip_floor(&synth));
+        let (p, _) = timed_task(
+            &depot,
+            "publish again",
+            "publications/rpm/rpm/",
+            json!({"repository": lazy}),
+        )
+        .await;
+        publish_walls.push(p.wall);
+    }
+    let best_publish = *publish_walls.iter().min().unwrap();
+    let best_floor = *floor_walls.iter().min().unwrap();
 
     // 4. immediate sync and publish of the real repository
     let eager = repo_with_remote(
@@ -468,6 +484,14 @@ async fn main() {
         "{:<52} {:>8.3} s",
         "floor: gunzip + gzip -6 of the upstream repodata",
         secs(floor_regzip)
+    );
+    let ratio = secs(best_publish) / secs(best_floor);
+    println!(
+        "{:<52} {:>8.3} s vs floor {:.3} s = {ratio:.2}x (target <= 1.5x) {}",
+        "publish, best of 3 (floor best of 3, in turn)",
+        secs(best_publish),
+        secs(best_floor),
+        if ratio <= 1.5 { "ok" } else { "MISSED" }
     );
     println!(
         "{:<52} {:>8.1} MB (upstream {:.1} MB)",

@@ -17,8 +17,8 @@ use depot_core::resources::publications::{render_by_id, task_version};
 use depot_core::tasks::{TaskCtx, TaskError, TaskOutput};
 use depot_core::{CoreError, Depot};
 use depot_store::content::{NewPublication, VersionFiles};
+use depot_store::metadata::MetadataRow;
 use depot_store::metadata::PathLayout;
-use depot_store::metadata::{FragmentRow, MetadataRow};
 use depot_store::versions::VersionRow;
 use depot_store::{Digests, TempBlob};
 
@@ -329,54 +329,6 @@ impl<'a> Pages<'a> {
     }
 }
 
-/// Pages of a version's package fragments of one kind, read ahead of the writer: a task
-/// fetches the next pages while the current one is formatted and compressed (at most two
-/// pages wait, so memory stays bounded).
-fn prefetch_fragments(
-    depot: Arc<Depot>,
-    version: VersionRow,
-    kind: &'static str,
-) -> tokio::sync::mpsc::Receiver<Result<Vec<FragmentRow>, CoreError>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
-    tokio::spawn(async move {
-        let mut after = String::new();
-        loop {
-            let page = depot
-                .db
-                .version_fragments(
-                    &version.repository_id,
-                    version.number,
-                    units::PACKAGE,
-                    kind,
-                    kind == units::PRIMARY,
-                    &after,
-                    PAGE,
-                )
-                .await
-                .map_err(CoreError::from);
-            let done = match &page {
-                Ok(rows) if rows.is_empty() => true,
-                Ok(rows) => {
-                    after = rows
-                        .last()
-                        .map(|r| r.content_id.clone())
-                        .unwrap_or_default();
-                    false
-                }
-                Err(_) => true,
-            };
-            let failed = page.is_err();
-            if (!done || failed) && tx.send(page).await.is_err() {
-                return;
-            }
-            if done {
-                return;
-            }
-        }
-    });
-    rx
-}
-
 /// The XML declaration and root element of primary, filelists or other.
 fn file_head(kind: &str, count: i64) -> Vec<u8> {
     let (root, ns) = root_of(kind);
@@ -405,14 +357,6 @@ fn root_of(kind: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// A written package file: its repomd record and artifact, and (written row by row) where
-/// the packages go; otherwise the publication takes them from the version itself.
-struct PackageFile {
-    record: (Record, String),
-    /// (path, content artifact, artifact) of each package, when collected row by row.
-    files: Vec<(String, Option<String>, Option<String>)>,
-}
-
 impl Layout {
     fn store_layout(self) -> PathLayout {
         match self {
@@ -424,11 +368,12 @@ impl Layout {
     }
 }
 
-/// Write one of primary/filelists/other. Normally SQLite joins a page of fragments into one
-/// value (adding each package's location to primary), so no package passes through the
-/// application one by one; a version where some package lacks a fragment goes unit by unit.
-/// `count` is the number of packages written (`duplicates`, whose file name another package
-/// has, left out).
+/// Write one of primary/filelists/other. SQLite joins a page of fragments into one value
+/// (each primary fragment with its package's path), so no package passes through the
+/// application one by one; a version where some package lacks a filelists or other fragment
+/// goes unit by unit. `count` is the number of packages written (`duplicates`, whose file
+/// name another package has, left out). The packages themselves are published from the
+/// version (see `publication_begin`).
 async fn package_file(
     depot: Arc<Depot>,
     version: VersionRow,
@@ -436,7 +381,7 @@ async fn package_file(
     kind: &'static str,
     (count, duplicates): (i64, Vec<String>),
     timestamp: i64,
-) -> Result<PackageFile, CoreError> {
+) -> Result<(Record, String), CoreError> {
     let started = std::time::Instant::now();
     let missing = depot
         .db
@@ -449,9 +394,13 @@ async fn package_file(
         )
         .await?;
     if missing > 0 {
-        let (record, files) =
-            package_file_by_rows(depot, version, opts, kind, count, timestamp).await?;
-        return Ok(PackageFile { record, files });
+        if kind == units::PRIMARY {
+            return Err(CoreError::Internal(format!(
+                "{missing} package(s) of the version have no stored primary metadata"
+            )));
+        }
+        return package_file_by_rows(depot, version, opts, kind, (count, duplicates), timestamp)
+            .await;
     }
     let layout = opts.layout.store_layout();
     let location = (kind == units::PRIMARY).then(|| layout.clone());
@@ -517,62 +466,28 @@ async fn package_file(
     let _ = reader.await;
     w.write(file_tail(kind)).await?;
     tracing::debug!(kind, elapsed = ?started.elapsed(), "fragments written");
-    Ok(PackageFile {
-        record: w.finish(&depot, &opts, timestamp).await?,
-        files: Vec::new(),
-    })
+    w.finish(&depot, &opts, timestamp).await
 }
 
-/// Write one of primary/filelists/other unit by unit (needed when some packages lack a
-/// fragment); for primary also collect the packages' paths.
+/// Write filelists or other unit by unit: packages without a fragment of the kind get a
+/// minimal entry.
 async fn package_file_by_rows(
     depot: Arc<Depot>,
     version: VersionRow,
     opts: Options,
     kind: &'static str,
-    count: i64,
+    (count, duplicates): (i64, Vec<String>),
     timestamp: i64,
-) -> Result<
-    (
-        (Record, String),
-        Vec<(String, Option<String>, Option<String>)>,
-    ),
-    CoreError,
-> {
+) -> Result<(Record, String), CoreError> {
+    let skip: HashSet<String> = duplicates.into_iter().collect();
     let mut w = MetaWriter::new(&depot, kind, &opts).await?;
     w.write(file_head(kind, count)).await?;
-    let mut files = Vec::new();
-    let mut names: HashSet<String> = HashSet::new();
-    let mut pages = prefetch_fragments(depot.clone(), version, kind);
-    while let Some(page) = pages.recv().await {
-        let page = page?;
-        let mut out =
-            Vec::with_capacity(page.iter().map(|r| r.body.len() + 1).sum::<usize>() + 4096);
-        for row in page {
-            let filename = row.relative_path.unwrap_or_default();
-            if !names.insert(filename.clone()) {
-                tracing::warn!(
-                    filename,
-                    "two packages of the version share a file name; publishing the first"
-                );
-                continue;
-            }
-            if kind == units::PRIMARY {
-                if row.body.is_empty() {
-                    return Err(CoreError::Internal(format!(
-                        "package {filename} has no stored primary metadata"
-                    )));
-                }
-                let path = opts.layout.path(&filename);
-                Fragment::write_with_location(&row.body, &path, &mut out)
-                    .map_err(CoreError::Internal)?;
-                files.push((path, row.content_artifact_id, None));
-            } else if row.body.is_empty() {
-                let data: Value = row
-                    .data
-                    .as_deref()
-                    .and_then(|d| serde_json::from_str(d).ok())
-                    .unwrap_or_default();
+    let mut pages = Pages::new(&version, units::PACKAGE, kind);
+    while let Some(page) = pages.next(&depot).await? {
+        let mut out = Vec::new();
+        for row in page.iter().filter(|r| !skip.contains(&r.content_id)) {
+            if row.body.is_empty() {
+                let data: Value = serde_json::from_str(&row.data).unwrap_or_default();
                 minimal_entry(&data, &mut out);
             } else {
                 out.extend_from_slice(&row.body);
@@ -582,7 +497,7 @@ async fn package_file_by_rows(
         w.write(out).await?;
     }
     w.write(file_tail(kind)).await?;
-    Ok((w.finish(&depot, &opts, timestamp).await?, files))
+    w.finish(&depot, &opts, timestamp).await
 }
 
 /// A filelists/other entry for a package whose upstream had none.
@@ -749,7 +664,7 @@ async fn publish_files<J, F>(
 ) -> Result<(), CoreError>
 where
     J: Fn(&'static str) -> F,
-    F: std::future::Future<Output = Result<PackageFile, CoreError>>,
+    F: std::future::Future<Output = Result<(Record, String), CoreError>>,
 {
     let started = std::time::Instant::now();
     // the package files and the rest (advisories, comps, modules, files kept from upstream)
@@ -761,8 +676,8 @@ where
         job(units::OTHER),
         other_records(depot, version, opts, counts, timestamp),
     )?;
-    let mut files = primary.files;
-    let mut records = vec![primary.record, filelists.record, other.record];
+    let mut files = Vec::new();
+    let mut records = vec![primary, filelists, other];
     records.extend(more);
     tracing::debug!(elapsed = ?started.elapsed(), "every metadata file written");
     let recs: Vec<Record> = records.iter().map(|(r, _)| r.clone()).collect();

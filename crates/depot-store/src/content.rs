@@ -677,21 +677,8 @@ impl Db {
         p: &NewPublication,
         from_version: Option<&VersionFiles>,
     ) -> Result<()> {
-        let t = now();
         let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "INSERT INTO publications (id, pulp_type, repository_version_id, complete, \
-             pass_through, extra, pulp_created, pulp_last_updated) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
-        )
-        .bind(&p.id)
-        .bind(&p.pulp_type)
-        .bind(&p.repository_version_id)
-        .bind(p.pass_through)
-        .bind(&p.extra)
-        .bind(&t)
-        .bind(&t)
-        .execute(&mut *tx)
-        .await?;
+        Self::insert_publication(&mut tx, p, false).await?;
         if let Some(v) = from_version {
             Self::insert_version_files(&mut tx, &p.id, v).await?;
         }
@@ -736,6 +723,29 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_publication(
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        p: &NewPublication,
+        complete: bool,
+    ) -> Result<()> {
+        let t = now();
+        sqlx::query(
+            "INSERT INTO publications (id, pulp_type, repository_version_id, complete, \
+             pass_through, extra, pulp_created, pulp_last_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.id)
+        .bind(&p.pulp_type)
+        .bind(&p.repository_version_id)
+        .bind(complete)
+        .bind(p.pass_through)
+        .bind(&p.extra)
+        .bind(&t)
+        .bind(&t)
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 
@@ -785,21 +795,8 @@ impl Db {
         p: &NewPublication,
         files: &[(String, Option<String>, Option<String>)],
     ) -> Result<()> {
-        let t = now();
         let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "INSERT INTO publications (id, pulp_type, repository_version_id, complete, \
-             pass_through, extra, pulp_created, pulp_last_updated) VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
-        )
-        .bind(&p.id)
-        .bind(&p.pulp_type)
-        .bind(&p.repository_version_id)
-        .bind(p.pass_through)
-        .bind(&p.extra)
-        .bind(&t)
-        .bind(&t)
-        .execute(&mut *tx)
-        .await?;
+        Self::insert_publication(&mut tx, p, true).await?;
         Self::insert_files(&mut tx, &p.id, files).await?;
         tx.commit().await?;
         self.changed(crate::events::Topic::Serving);

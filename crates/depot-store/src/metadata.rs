@@ -52,20 +52,6 @@ const VERSION_UNITS: &str = "FROM repository_content rc \
        AND (rc.version_removed IS NULL OR rc.version_removed > ?) \
        AND c.pulp_type = ? AND c.id NOT IN (SELECT value FROM json_each(?))";
 
-/// One package's fragment of one kind, for writing a metadata file.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct FragmentRow {
-    pub content_id: String,
-    /// The unit's file name (`relative_path` of its data).
-    pub relative_path: Option<String>,
-    /// The fragment; empty when the unit has none of this kind.
-    pub body: Vec<u8>,
-    /// The unit's fields (JSON), only when it has no fragment of this kind.
-    pub data: Option<String>,
-    /// The unit's (first) content artifact, when asked for.
-    pub content_artifact_id: Option<String>,
-}
-
 impl Db {
     /// How many units of each type a version holds (one walk of the version).
     pub async fn version_type_counts(
@@ -199,50 +185,6 @@ impl Db {
         )
     }
 
-    /// Like `version_metadata`, reading only what writing a metadata file needs: the file
-    /// name and the fragment (the unit's whole data only when it has no fragment), and the
-    /// content artifact only when `with_artifact`.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn version_fragments(
-        &self,
-        repository_id: &str,
-        number: i64,
-        pulp_type: &str,
-        kind: &str,
-        with_artifact: bool,
-        after: &str,
-        limit: i64,
-    ) -> Result<Vec<FragmentRow>> {
-        let artifact = if with_artifact {
-            "(SELECT ca.id FROM content_artifacts ca WHERE ca.content_id = c.id \
-              ORDER BY ca.relative_path LIMIT 1)"
-        } else {
-            "NULL"
-        };
-        Ok(sqlx::query_as(&format!(
-            "SELECT c.id AS content_id, json_extract(c.data, '$.relative_path') AS relative_path, \
-               coalesce(m.body, x'') AS body, \
-               CASE WHEN m.body IS NULL THEN c.data END AS data, \
-               {artifact} AS content_artifact_id \
-             FROM repository_content rc \
-             JOIN content c ON c.id = rc.content_id \
-             LEFT JOIN content_metadata m ON m.content_id = c.id AND m.kind = ? \
-             WHERE rc.repository_id = ? AND rc.version_added <= ? \
-               AND (rc.version_removed IS NULL OR rc.version_removed > ?) \
-               AND c.pulp_type = ? AND rc.content_id > ? \
-             ORDER BY rc.content_id LIMIT ?"
-        ))
-        .bind(kind)
-        .bind(repository_id)
-        .bind(number)
-        .bind(number)
-        .bind(pulp_type)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?)
-    }
-
     /// Store fragments for units found by the start of their natural key: (key prefix,
     /// body) — e.g. filelists entries that only carry the package's checksum. Returns how
     /// many found their unit.
@@ -311,26 +253,6 @@ impl Db {
         .bind(after)
         .bind(limit)
         .fetch_all(&self.read)
-        .await?)
-    }
-
-    /// Units of a type in a version, counted.
-    pub async fn version_count(
-        &self,
-        repository_id: &str,
-        number: i64,
-        pulp_type: &str,
-    ) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM repository_content rc JOIN content c ON c.id = rc.content_id \
-             WHERE rc.repository_id = ? AND rc.version_added <= ? \
-               AND (rc.version_removed IS NULL OR rc.version_removed > ?) AND c.pulp_type = ?",
-        )
-        .bind(repository_id)
-        .bind(number)
-        .bind(number)
-        .bind(pulp_type)
-        .fetch_one(&self.read)
         .await?)
     }
 

@@ -58,10 +58,36 @@ pub fn content_id_from_href(depot: &Depot, h: &str) -> Option<String> {
     (p.family == Family::Content).then_some(p.id)
 }
 
+/// The filters every content list has: by repository version, orphan age and labels.
+fn common_spec() -> ListSpec {
+    ListSpec::new("c.id", "c.pulp_created")
+        .filter(FilterDef::new(
+            "repository_version",
+            "c.id",
+            Op::Custom(in_version),
+        ))
+        .filter(FilterDef::new(
+            "repository_version_added",
+            "c.id",
+            Op::Custom(added_in_version),
+        ))
+        .filter(FilterDef::new(
+            "repository_version_removed",
+            "c.id",
+            Op::Custom(removed_in_version),
+        ))
+        .filter(FilterDef::new(
+            "orphaned_for",
+            "c.id",
+            Op::Custom(orphaned_for),
+        ))
+        .filter(super::generic::label_filter("c.pulp_labels"))
+}
+
 /// `/content/`: every type's units.
 pub fn generic_list_spec() -> ListSpec {
     use super::list::pulp_type_filter;
-    ListSpec::new("c.id", "c.pulp_created")
+    common_spec()
         .filter(FilterDef::new(
             "pulp_type",
             "c.pulp_type",
@@ -72,27 +98,6 @@ pub fn generic_list_spec() -> ListSpec {
             "c.pulp_type",
             Op::Custom(pulp_type_filter),
         ))
-        .filter(FilterDef::new(
-            "repository_version",
-            "c.id",
-            Op::Custom(in_version),
-        ))
-        .filter(FilterDef::new(
-            "repository_version_added",
-            "c.id",
-            Op::Custom(added_in_version),
-        ))
-        .filter(FilterDef::new(
-            "repository_version_removed",
-            "c.id",
-            Op::Custom(removed_in_version),
-        ))
-        .filter(FilterDef::new(
-            "orphaned_for",
-            "c.id",
-            Op::Custom(orphaned_for),
-        ))
-        .filter(super::generic::label_filter("c.pulp_labels"))
         .order(&[
             ("pulp_created", "c.pulp_created"),
             ("pulp_type", "c.pulp_type"),
@@ -100,33 +105,11 @@ pub fn generic_list_spec() -> ListSpec {
 }
 
 pub fn list_spec(cdef: &ContentDef) -> ListSpec {
-    let mut spec = ListSpec::new("c.id", "c.pulp_created")
-        .filter(FilterDef::new(
-            "repository_version",
-            "c.id",
-            Op::Custom(in_version),
-        ))
-        .filter(FilterDef::new(
-            "repository_version_added",
-            "c.id",
-            Op::Custom(added_in_version),
-        ))
-        .filter(FilterDef::new(
-            "repository_version_removed",
-            "c.id",
-            Op::Custom(removed_in_version),
-        ))
-        .filter(FilterDef::new(
-            "orphaned_for",
-            "c.id",
-            Op::Custom(orphaned_for),
-        ))
-        .filter(super::generic::label_filter("c.pulp_labels"))
-        .order(&[
-            ("pulp_created", "c.pulp_created"),
-            ("pulp_last_updated", "c.pulp_last_updated"),
-            ("pulp_type", "c.pulp_type"),
-        ]);
+    let mut spec = common_spec().order(&[
+        ("pulp_created", "c.pulp_created"),
+        ("pulp_last_updated", "c.pulp_last_updated"),
+        ("pulp_type", "c.pulp_type"),
+    ]);
     for f in cdef.filters {
         let expr = data_expr(f.field);
         spec = match f.op {

@@ -86,6 +86,9 @@ pub struct CredentialCache {
     key: [u8; 32],
     verified: quick_cache::sync::Cache<[u8; 32], Instant>,
     refused: quick_cache::sync::Cache<[u8; 32], Instant>,
+    /// who a (username, password) pair verified as, until users, groups or roles change: the
+    /// path of a client that keeps sending credentials (one hash and one lookup)
+    known: EventCache<[u8; 32], (User, Instant)>,
     /// failures per username: (window start, count)
     failures: quick_cache::sync::Cache<String, (Instant, u32)>,
     /// user rows by name, until users, groups or roles change
@@ -110,6 +113,7 @@ impl CredentialCache {
             key,
             verified: quick_cache::sync::Cache::new(10_000),
             refused: quick_cache::sync::Cache::new(10_000),
+            known: EventCache::new(events, depot_store::Topic::Auth, 10_000),
             failures: quick_cache::sync::Cache::new(10_000),
             users: EventCache::new(events, depot_store::Topic::Auth, 10_000),
             // at most half the cores hash passwords, so serving always keeps the rest
@@ -189,6 +193,24 @@ impl Depot {
     /// Check a username and password. `Ok(None)` for unknown users, wrong passwords and
     /// inactive users alike (the caller answers 401 without saying which).
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<Option<User>> {
+        let c = &self.credentials;
+        // a pair verified since the last change to users: no row to read, nothing to verify
+        let pair = c.fingerprint(username, "", password);
+        if let Some((u, at)) = c.known.get(&pair)
+            && at.elapsed() < VERIFIED_TTL
+        {
+            return Ok(Some(u));
+        }
+        let generation = c.known.generation();
+        let user = self.authenticate_row(username, password).await?;
+        if let Some(u) = &user {
+            c.known
+                .insert(pair, (u.clone(), Instant::now()), generation);
+        }
+        Ok(user)
+    }
+
+    async fn authenticate_row(&self, username: &str, password: &str) -> Result<Option<User>> {
         let c = &self.credentials;
         let row = self
             .user_row_cached(username)

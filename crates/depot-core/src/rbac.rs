@@ -237,7 +237,31 @@ pub struct PermissionCache {
 }
 
 /// (user id, permission, object (model, id))
-type PermKey = (i64, String, Option<(String, String)>);
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PermKey(i64, String, Option<(String, String)>);
+
+/// A `PermKey` borrowed from the question, to look up without allocating.
+#[derive(Hash)]
+struct PermKeyRef<'a>(i64, &'a str, Option<(&'a str, &'a str)>);
+
+impl std::hash::Hash for PermKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        PermKeyRef(
+            self.0,
+            &self.1,
+            self.2.as_ref().map(|(m, i)| (m.as_str(), i.as_str())),
+        )
+        .hash(h)
+    }
+}
+
+impl crate::cache::Equivalent<PermKey> for PermKeyRef<'_> {
+    fn equivalent(&self, k: &PermKey) -> bool {
+        self.0 == k.0
+            && self.1 == k.1
+            && self.2 == k.2.as_ref().map(|(m, i)| (m.as_str(), i.as_str()))
+    }
+}
 
 impl PermissionCache {
     pub fn new(events: &depot_store::Events) -> PermissionCache {
@@ -268,16 +292,20 @@ impl Depot {
         if user.is_superuser {
             return Ok(true);
         }
-        let key = (
-            user.id,
-            perm.to_string(),
-            object.map(|(t, i)| (t.to_string(), i.to_string())),
-        );
-        if let Some(d) = self.permissions.decisions.get(&key) {
+        if let Some(d) = self
+            .permissions
+            .decisions
+            .get(&PermKeyRef(user.id, perm, object))
+        {
             return Ok(d);
         }
         let generation = self.permissions.decisions.generation();
         let decision = self.db.has_permission(user.id, perm, object).await?;
+        let key = PermKey(
+            user.id,
+            perm.to_string(),
+            object.map(|(t, i)| (t.to_string(), i.to_string())),
+        );
         self.permissions.decisions.insert(key, decision, generation);
         Ok(decision)
     }

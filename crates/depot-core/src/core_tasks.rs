@@ -155,10 +155,9 @@ pub async fn create_content(
     if let Some(Value::Object(l)) = labels
         && !l.is_empty()
     {
-        sqlx::query("UPDATE content SET pulp_labels = ? WHERE id = ?")
-            .bind(Value::Object(l).to_string())
-            .bind(&content_id)
-            .execute(&depot.db.write)
+        depot
+            .db
+            .content_set_labels(&content_id, &Value::Object(l).to_string())
             .await?;
     }
     let mut version = None;

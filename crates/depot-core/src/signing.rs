@@ -157,7 +157,7 @@ impl Depot {
         let q = list_spec().build(self, params)?;
         let page = q
             .run::<SigningServiceRow>(
-                &self.db.read,
+                &self.db,
                 depot_store::signing::SIGNING_SERVICE_COLUMNS,
                 "signing_services",
             )

@@ -260,16 +260,12 @@ impl SyncRun {
     /// Whether the repository's latest content lacks bytes it should have with the
     /// `immediate` policy (so an otherwise unchanged upstream must still be synced).
     pub async fn missing_artifacts(&self) -> Result<bool, TaskError> {
-        let missing: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM content_artifacts ca JOIN repository_content rc \
-             ON rc.content_id = ca.content_id WHERE rc.repository_id = ? \
-             AND rc.version_removed IS NULL AND ca.artifact_id IS NULL",
-        )
-        .bind(&self.repository.id)
-        .fetch_one(&self.ctx.depot.db.read)
-        .await
-        .map_err(|e| TaskError::failed(e.to_string()))?;
-        Ok(missing > 0)
+        self.ctx
+            .depot
+            .db
+            .repository_missing_artifacts(&self.repository.id)
+            .await
+            .map_err(|e| TaskError::failed(e.to_string()))
     }
 
     /// Create the new version from the staged units (`mirror`: exactly them; otherwise added

@@ -1056,7 +1056,11 @@ fn content_operations(cdef: ContentDef) -> Vec<Op> {
                 ))
             }),
         )
-        .params(list_params(&content::list_spec(&cdef)))
+        // only the parameters' names and kinds are read here, not their SQL
+        .params(list_params(&content::list_spec(
+            depot_store::sql::Backend::Sqlite,
+            &cdef,
+        )))
         .responds(200, Some(&format!("Paginated{}ResponseList", def.schema)))
         .tag(&tag, "List content"),
         Op::new(

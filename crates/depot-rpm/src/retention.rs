@@ -13,10 +13,6 @@ use crate::units;
 /// (content id, name, arch, epoch, version, release)
 type PackageRow = (String, String, String, String, String, String);
 
-fn failed(e: impl std::fmt::Display) -> TaskError {
-    TaskError::failed(e.to_string())
-}
-
 /// Turn the task's staged units (what the sync brings) into the whole next version: the
 /// current content plus the staged units, a staged unit replacing the one with its key.
 pub async fn stage_whole_version(
@@ -26,12 +22,7 @@ pub async fn stage_whole_version(
     latest: i64,
     repo_key: &str,
 ) -> Result<(), TaskError> {
-    let incoming: Vec<String> =
-        sqlx::query_scalar("SELECT content_id FROM sync_staging WHERE task_id = ?")
-            .bind(task)
-            .fetch_all(&depot.db.read)
-            .await
-            .map_err(failed)?;
+    let incoming = depot.db.staged_content_ids(task).await?;
     depot
         .db
         .stage_version_content(task, repository_id, latest)
@@ -46,18 +37,22 @@ pub async fn stage_whole_version(
 /// Unstage every staged package older than the `keep` newest of its name and arch; returns
 /// how many were dropped.
 pub async fn drop_old_versions(depot: &Depot, task: &str, keep: usize) -> Result<usize, TaskError> {
-    let rows: Vec<PackageRow> = sqlx::query_as(
-        "SELECT c.id, json_extract(c.data, '$.name'), json_extract(c.data, '$.arch'), \
-         json_extract(c.data, '$.epoch'), json_extract(c.data, '$.version'), \
-         json_extract(c.data, '$.release') \
-         FROM sync_staging s JOIN content c ON c.id = s.content_id \
-         WHERE s.task_id = ? AND c.pulp_type = ?",
-    )
-    .bind(task)
-    .bind(units::PACKAGE)
-    .fetch_all(&depot.db.read)
-    .await
-    .map_err(failed)?;
+    let rows: Vec<PackageRow> = depot
+        .db
+        .staged_unit_fields(
+            task,
+            units::PACKAGE,
+            &["name", "arch", "epoch", "version", "release"],
+        )
+        .await?
+        .into_iter()
+        .filter_map(|(id, f)| match <[String; 5]>::try_from(f) {
+            Ok([name, arch, epoch, version, release]) => {
+                Some((id, name, arch, epoch, version, release))
+            }
+            Err(_) => None,
+        })
+        .collect();
     let drop = older_than_newest(&rows, keep);
     depot.db.unstage_content(task, &drop).await?;
     Ok(drop.len())

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use sqlx::{FromRow, QueryBuilder, Sqlite};
+use sqlx::FromRow;
+
+use crate::sql::{Builder, Tx, query, query_as, query_scalar};
 
 use crate::blobs::ExpectedDigests;
 use crate::{Db, Result, new_id, now};
@@ -175,7 +177,7 @@ impl Db {
         // 1. existing units by natural key
         let mut ids: HashMap<(String, String), String> = HashMap::new();
         for chunk in units.chunks(CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: Builder = Builder::new(
                 "SELECT pulp_type, natural_key, id FROM content WHERE (pulp_type, natural_key) IN (",
             );
             let mut sep = qb.separated(", ");
@@ -188,7 +190,7 @@ impl Db {
             }
             qb.push(")");
             let rows: Vec<(String, String, String)> =
-                qb.build_query_as().fetch_all(&mut *tx).await?;
+                qb.build_query_as().fetch_all(&mut tx).await?;
             for (pt, nk, id) in rows {
                 ids.insert((pt, nk), id);
             }
@@ -205,7 +207,7 @@ impl Db {
             }
         }
         for chunk in new_units.chunks(CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: Builder = Builder::new(
                 "INSERT INTO content (id, pulp_type, natural_key, data, pulp_created, \
                  pulp_last_updated) ",
             );
@@ -217,7 +219,7 @@ impl Db {
                     .push_bind(&t)
                     .push_bind(&t);
             });
-            qb.build().execute(&mut *tx).await?;
+            qb.build().execute(&mut tx).await?;
         }
         let content_ids: Vec<String> = units
             .iter()
@@ -227,7 +229,7 @@ impl Db {
         // 3. content artifacts
         let mut existing_ca: HashMap<(String, String), (String, Option<String>)> = HashMap::new();
         for chunk in content_ids.chunks(CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: Builder = Builder::new(
                 "SELECT id, content_id, relative_path, artifact_id FROM content_artifacts \
                  WHERE content_id IN (",
             );
@@ -237,7 +239,7 @@ impl Db {
             }
             qb.push(")");
             let rows: Vec<(String, String, String, Option<String>)> =
-                qb.build_query_as().fetch_all(&mut *tx).await?;
+                qb.build_query_as().fetch_all(&mut tx).await?;
             for (id, cid, rp, aid) in rows {
                 existing_ca.insert((cid, rp), (id, aid));
             }
@@ -252,14 +254,14 @@ impl Db {
             .collect();
         let mut by_sha: HashMap<String, String> = HashMap::new();
         for chunk in wanted_sha.chunks(CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT sha256, id FROM artifacts WHERE sha256 IN (");
+            let mut qb: Builder =
+                Builder::new("SELECT sha256, id FROM artifacts WHERE sha256 IN (");
             let mut sep = qb.separated(", ");
             for s in chunk {
                 sep.push_bind(*s);
             }
             qb.push(")");
-            let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut tx).await?;
             by_sha.extend(rows);
         }
 
@@ -297,25 +299,25 @@ impl Db {
             }
         }
         for chunk in new_ca.chunks(CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: Builder = Builder::new(
                 "INSERT INTO content_artifacts (id, content_id, relative_path, artifact_id) ",
             );
             qb.push_values(chunk, |mut b, (id, cid, rp, aid)| {
                 b.push_bind(id).push_bind(cid).push_bind(rp).push_bind(aid);
             });
-            qb.build().execute(&mut *tx).await?;
+            qb.build().execute(&mut tx).await?;
         }
         for (ca, aid) in &link_ca {
-            sqlx::query("UPDATE content_artifacts SET artifact_id = ? WHERE id = ?")
+            query("UPDATE content_artifacts SET artifact_id = ? WHERE id = ?")
                 .bind(aid)
                 .bind(ca)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
 
         // 5. remote sources
         for chunk in remote_rows.chunks(CHUNK / 2) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: Builder = Builder::new(
                 "INSERT INTO remote_artifacts (id, content_artifact_id, remote_id, url, size, \
                  sha224, sha256, sha384, sha512) ",
             );
@@ -335,7 +337,7 @@ impl Db {
                  size = excluded.size, sha224 = excluded.sha224, sha256 = excluded.sha256, \
                  sha384 = excluded.sha384, sha512 = excluded.sha512, failed_at = NULL",
             );
-            qb.build().execute(&mut *tx).await?;
+            qb.build().execute(&mut tx).await?;
         }
 
         // 6. metadata fragments of new units (a unit's metadata never changes)
@@ -344,24 +346,23 @@ impl Db {
             .flat_map(|(id, u)| u.metadata.iter().map(move |(k, b)| (id, k, b)))
             .collect();
         for chunk in fragments.chunks(CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT OR IGNORE INTO content_metadata (content_id, kind, body) ",
-            );
+            let mut qb: Builder =
+                Builder::new("INSERT OR IGNORE INTO content_metadata (content_id, kind, body) ");
             qb.push_values(chunk, |mut b, (id, kind, body)| {
                 b.push_bind(*id).push_bind(*kind).push_bind(*body);
             });
-            qb.build().execute(&mut *tx).await?;
+            qb.build().execute(&mut tx).await?;
         }
 
         // 7. stage for the task's new version
         if let Some(task) = stage_for {
             for chunk in content_ids.chunks(CHUNK) {
-                let mut qb: QueryBuilder<Sqlite> =
-                    QueryBuilder::new("INSERT OR IGNORE INTO sync_staging (task_id, content_id) ");
+                let mut qb: Builder =
+                    Builder::new("INSERT OR IGNORE INTO sync_staging (task_id, content_id) ");
                 qb.push_values(chunk, |mut b, cid| {
                     b.push_bind(task).push_bind(cid);
                 });
-                qb.build().execute(&mut *tx).await?;
+                qb.build().execute(&mut tx).await?;
             }
         }
         tx.commit().await?;
@@ -377,7 +378,7 @@ impl Db {
         after: &str,
         limit: i64,
     ) -> Result<Vec<PendingDownload>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT ca.id AS content_artifact_id, ca.relative_path, ra.url, ra.size, ra.sha224, \
              ra.sha256, ra.sha384, ra.sha512 \
              FROM sync_staging s JOIN content_artifacts ca ON ca.content_id = s.content_id \
@@ -394,7 +395,7 @@ impl Db {
     }
 
     pub async fn pending_download_count(&self, task_id: &str, remote_id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar(
+        Ok(query_scalar(
             "SELECT count(*) FROM sync_staging s \
              JOIN content_artifacts ca ON ca.content_id = s.content_id \
              JOIN remote_artifacts ra ON ra.content_artifact_id = ca.id AND ra.remote_id = ? \
@@ -413,10 +414,10 @@ impl Db {
         }
         let mut tx = self.write.begin().await?;
         for (ca, aid) in links {
-            sqlx::query("UPDATE content_artifacts SET artifact_id = ? WHERE id = ?")
+            query("UPDATE content_artifacts SET artifact_id = ? WHERE id = ?")
                 .bind(aid)
                 .bind(ca)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         tx.commit().await?;
@@ -433,7 +434,7 @@ impl Db {
         let mut tx = self.write.begin().await?;
         let mut ids: HashMap<String, String> = HashMap::new();
         for chunk in done.chunks(CHUNK / 2) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: Builder = Builder::new(
                 "INSERT INTO artifacts (id, sha256, size, sha224, sha384, sha512, pulp_created, \
                  pulp_last_updated) ",
             );
@@ -454,11 +455,11 @@ impl Db {
                  sha512 = coalesce(artifacts.sha512, excluded.sha512) \
                  RETURNING sha256, id",
             );
-            let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut tx).await?;
             ids.extend(rows);
         }
         for chunk in done.chunks(CHUNK / 2) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("WITH v(ca, aid) AS (");
+            let mut qb: Builder = Builder::new("WITH v(ca, aid) AS (");
             qb.push_values(chunk, |mut b, (ca, d)| {
                 b.push_bind(ca).push_bind(ids.get(&d.sha256).cloned());
             });
@@ -467,7 +468,7 @@ impl Db {
                  (SELECT aid FROM v WHERE v.ca = content_artifacts.id) \
                  WHERE id IN (SELECT ca FROM v)",
             );
-            qb.build().execute(&mut *tx).await?;
+            qb.build().execute(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -478,7 +479,7 @@ impl Db {
         content_artifact_id: &str,
         remote_id: &str,
     ) -> Result<()> {
-        sqlx::query(
+        query(
             "UPDATE remote_artifacts SET failed_at = ? WHERE content_artifact_id = ? \
              AND remote_id = ?",
         )
@@ -495,7 +496,7 @@ impl Db {
         &self,
         content_artifact_id: &str,
     ) -> Result<Vec<RemoteArtifactRow>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT remote_id, url, size, sha224, sha256, sha384, sha512, failed_at \
              FROM remote_artifacts WHERE content_artifact_id = ? ORDER BY id",
         )
@@ -509,7 +510,7 @@ impl Db {
         &self,
         content_artifact_id: &str,
     ) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
+        Ok(query_scalar(
             "SELECT a.sha256 FROM content_artifacts ca JOIN artifacts a ON a.id = ca.artifact_id \
              WHERE ca.id = ?",
         )
@@ -519,7 +520,7 @@ impl Db {
     }
 
     pub async fn content_get(&self, id: &str) -> Result<Option<ContentRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {CONTENT_SELECT} FROM {CONTENT_FROM} WHERE c.id = ?"
         ))
         .bind(id)
@@ -531,8 +532,7 @@ impl Db {
     pub async fn content_types_of(&self, ids: &[String]) -> Result<HashMap<String, String>> {
         let mut out = HashMap::new();
         for chunk in ids.chunks(CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT id, pulp_type FROM content WHERE id IN (");
+            let mut qb: Builder = Builder::new("SELECT id, pulp_type FROM content WHERE id IN (");
             let mut sep = qb.separated(", ");
             for id in chunk {
                 sep.push_bind(id);
@@ -553,7 +553,7 @@ impl Db {
         publication_id: &str,
         path: &str,
     ) -> Result<Option<ServedFile>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT pf.relative_path, pf.content_artifact_id, \
              a.sha256 AS artifact_sha256, a.size AS artifact_size, \
              a.pulp_created AS artifact_created, \
@@ -580,7 +580,7 @@ impl Db {
         number: i64,
         path: &str,
     ) -> Result<Option<ServedFile>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT ca.relative_path, ca.id AS content_artifact_id, \
              a.sha256 AS artifact_sha256, a.size AS artifact_size, \
              a.pulp_created AS artifact_created, \
@@ -612,7 +612,7 @@ impl Db {
         before: &str,
         limit: i64,
     ) -> Result<Vec<ServedFile>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT pf.relative_path, pf.content_artifact_id, a.sha256 AS artifact_sha256, \
              a.size AS artifact_size, a.pulp_created AS artifact_created, \
              (SELECT ra.size FROM remote_artifacts ra \
@@ -641,7 +641,7 @@ impl Db {
         before: &str,
         limit: i64,
     ) -> Result<Vec<ServedFile>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT ca.relative_path, ca.id AS content_artifact_id, a.sha256 AS artifact_sha256, \
              a.size AS artifact_size, a.pulp_created AS artifact_created, \
              (SELECT ra.size FROM remote_artifacts ra WHERE ra.content_artifact_id = ca.id LIMIT 1) \
@@ -694,14 +694,14 @@ impl Db {
     ) -> Result<()> {
         let mut tx = self.write.begin().await?;
         Self::insert_files(&mut tx, id, files).await?;
-        sqlx::query(
+        query(
             "UPDATE publications SET complete = 1, pulp_created = ?, pulp_last_updated = ? \
              WHERE id = ?",
         )
         .bind(now())
         .bind(now())
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         self.changed(crate::events::Topic::Serving);
@@ -711,28 +711,24 @@ impl Db {
     /// Remove a publication that was begun but will not be finished.
     pub async fn publication_abandon(&self, id: &str) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        sqlx::query(
+        query(
             "DELETE FROM published_files WHERE publication_id IN \
              (SELECT id FROM publications WHERE id = ? AND complete = 0)",
         )
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        sqlx::query("DELETE FROM publications WHERE id = ? AND complete = 0")
+        query("DELETE FROM publications WHERE id = ? AND complete = 0")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn insert_publication(
-        tx: &mut sqlx::Transaction<'_, Sqlite>,
-        p: &NewPublication,
-        complete: bool,
-    ) -> Result<()> {
+    async fn insert_publication(tx: &mut Tx, p: &NewPublication, complete: bool) -> Result<()> {
         let t = now();
-        sqlx::query(
+        query(
             "INSERT INTO publications (id, pulp_type, repository_version_id, complete, \
              pass_through, extra, pulp_created, pulp_last_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -744,17 +740,17 @@ impl Db {
         .bind(&p.extra)
         .bind(&t)
         .bind(&t)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         Ok(())
     }
 
     async fn insert_version_files(
-        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        tx: &mut Tx,
         publication_id: &str,
         v: &VersionFiles,
     ) -> Result<()> {
-        sqlx::query(&Db::version_files_sql(&v.layout))
+        query(Db::version_files_sql(&v.layout))
             .bind(publication_id)
             .bind("primary")
             .bind(&v.repository_id)
@@ -762,18 +758,18 @@ impl Db {
             .bind(v.number)
             .bind(&v.pulp_type)
             .bind(serde_json::to_string(&v.skip).expect("ids serialize"))
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         Ok(())
     }
 
     async fn insert_files(
-        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        tx: &mut Tx,
         publication_id: &str,
         files: &[(String, Option<String>, Option<String>)],
     ) -> Result<()> {
         for chunk in files.chunks(CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: Builder = Builder::new(
                 "INSERT OR REPLACE INTO published_files (publication_id, relative_path, \
                  content_artifact_id, artifact_id) ",
             );
@@ -783,7 +779,7 @@ impl Db {
                     .push_bind(ca)
                     .push_bind(a);
             });
-            qb.build().execute(&mut **tx).await?;
+            qb.build().execute(&mut *tx).await?;
         }
         Ok(())
     }
@@ -812,7 +808,7 @@ impl Db {
         after: (&str, &str),
         limit: i64,
     ) -> Result<Vec<VersionFile>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT ca.id AS content_artifact_id, ca.relative_path, c.data, \
              coalesce(a.sha256, (SELECT ra.sha256 FROM remote_artifacts ra \
                 WHERE ra.content_artifact_id = ca.id LIMIT 1)) AS sha256, \
@@ -851,7 +847,7 @@ impl Db {
     ) -> Result<(u64, u64, Vec<String>)> {
         let only_json = only.map(|ids| serde_json::to_string(ids).expect("ids serialize"));
         let mut tx = self.write.begin().await?;
-        let units = sqlx::query(
+        let units = query(
             "DELETE FROM content WHERE pulp_created < ? \
              AND (? IS NULL OR id IN (SELECT value FROM json_each(?))) AND NOT EXISTS \
              (SELECT 1 FROM repository_content rc WHERE rc.content_id = content.id)",
@@ -859,17 +855,17 @@ impl Db {
         .bind(older_than)
         .bind(&only_json)
         .bind(&only_json)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected();
-        let digests: Vec<String> = sqlx::query_scalar(
+        let digests: Vec<String> = query_scalar(
             "DELETE FROM artifacts WHERE pulp_created < ? \
              AND NOT EXISTS (SELECT 1 FROM content_artifacts ca WHERE ca.artifact_id = artifacts.id) \
              AND NOT EXISTS (SELECT 1 FROM published_files pf WHERE pf.artifact_id = artifacts.id) \
              RETURNING sha256",
         )
         .bind(older_than)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         tx.commit().await?;
         let n = digests.len() as u64;

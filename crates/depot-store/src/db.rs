@@ -1,25 +1,55 @@
-//! Opening the database: SQLite in WAL mode, migrations, and the reader/writer pools.
+//! Opening the database: SQLite in WAL mode with reader/writer pools, or PostgreSQL with one
+//! pool; migrations for each.
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::Result;
 use crate::events::{Events, Topic};
+use crate::sql::{Backend, Pool, query_scalar};
 
 /// Handle on the metadata database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
-    /// Pool for reads; WAL lets these run while a write is in progress.
-    pub read: SqlitePool,
-    /// A single connection for writes, so writers queue instead of failing with SQLITE_BUSY.
-    pub write: SqlitePool,
+    /// Pool for reads. On SQLite, WAL lets these run while a write is in progress.
+    pub read: Pool,
+    /// On SQLite a single connection for writes, so writers queue instead of failing with
+    /// SQLITE_BUSY; on PostgreSQL the same pool as `read`.
+    pub write: Pool,
     /// Change events, notified by the writes below them (see `events`).
     pub events: Events,
+}
+
+/// Where the metadata lives: `sqlite:PATH` or `postgres://...`.
+pub fn parse_url(url: &str) -> std::result::Result<Backend, String> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(format!(
+            "unsupported database URL {:?}: use sqlite:PATH or postgres://USER@HOST/NAME",
+            redact_url(url)
+        ))
+    }
+}
+
+/// A database URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 impl Db {
@@ -42,7 +72,7 @@ impl Db {
             .max_lifetime(None)
             .connect_with(options.clone().pragma("cache_size", "-8192"))
             .await?;
-        sqlx::migrate!("./migrations").run(&write).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(6)
             .min_connections(1)
@@ -51,10 +81,46 @@ impl Db {
             .connect_with(options.read_only(true).pragma("cache_size", "-2048"))
             .await?;
         Ok(Db {
-            read,
-            write,
+            read: Pool::Sqlite(read),
+            write: Pool::Sqlite(write),
             events: Events::default(),
         })
+    }
+
+    /// Connect to the PostgreSQL database at `url` and run migrations (many processes may
+    /// start at once: the migrator serialises them with an advisory lock).
+    pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<Db> {
+        let options = PgConnectOptions::from_str(url)?.application_name("depot");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let pool = Pool::Postgres(pool);
+        Ok(Db {
+            read: pool.clone(),
+            write: pool,
+            events: Events::default(),
+        })
+    }
+
+    /// Open the database a URL names: `sqlite:PATH` or `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Db> {
+        match parse_url(url).map_err(crate::StoreError::Conflict)? {
+            Backend::Sqlite => {
+                let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+                Db::open(Path::new(path)).await
+            }
+            Backend::Postgres => Db::connect_postgres(url, 16).await,
+        }
+    }
+
+    /// Which engine this is.
+    pub fn backend(&self) -> Backend {
+        self.write.backend()
     }
 
     /// Record that something under `topic` changed.
@@ -64,7 +130,7 @@ impl Db {
 
     /// Whether the database answers (for `/status/`).
     pub async fn ping(&self) -> bool {
-        sqlx::query_scalar::<_, i64>("SELECT 1")
+        query_scalar::<i64>("SELECT 1")
             .fetch_one(&self.read)
             .await
             .is_ok()

@@ -16,6 +16,7 @@ pub mod rbac;
 pub mod records;
 pub mod secrets;
 pub mod signing;
+pub mod sql;
 pub mod tasks;
 pub mod versions;
 

@@ -3,16 +3,15 @@
 //! Column names come from static resource descriptions, never from a request, so they are
 //! pasted into SQL; values are always bound.
 
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Arguments, FromRow, SqlitePool};
-
-use crate::Result;
+use crate::sql::{Arg, Backend, Builder, Record};
+use crate::{Db, Result};
 
 /// A bound value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Text(String),
     Int(i64),
+    Bool(bool),
     Null,
 }
 
@@ -33,7 +32,7 @@ impl From<i64> for Value {
 }
 impl From<bool> for Value {
     fn from(b: bool) -> Self {
-        Value::Int(b as i64)
+        Value::Bool(b)
     }
 }
 
@@ -53,7 +52,8 @@ pub enum Filter {
     Gte(String, Value),
     Lt(String, Value),
     Lte(String, Value),
-    /// A raw condition with `?` placeholders.
+    /// A raw condition with `?` placeholders, in SQL both backends understand (see
+    /// [`Backend`] for the spellings that differ).
     Sql(String, Vec<Value>),
     /// A test of one key of a JSON object column (labels).
     JsonKey {
@@ -94,13 +94,22 @@ pub struct Page<T> {
     pub items: Vec<T>,
 }
 
-fn bind(args: &mut SqliteArguments<'_>, v: &Value) {
-    let r = match v {
-        Value::Text(s) => args.add(s.clone()),
-        Value::Int(i) => args.add(*i),
-        Value::Null => args.add(Option::<String>::None),
-    };
-    r.expect("binding a plain value cannot fail");
+fn bind(args: &mut Vec<Arg>, v: &Value) {
+    args.push(match v {
+        Value::Text(s) => Arg::Text(Some(s.clone())),
+        Value::Int(i) => Arg::Int(Some(*i)),
+        Value::Bool(b) => Arg::Bool(Some(*b)),
+        Value::Null => Arg::Text(None),
+    });
+}
+
+/// `expr IN (?, ?, ...)` for `n` values to bind (FALSE when there are none), for
+/// `Filter::Sql` conditions.
+pub fn in_values(expr: &str, n: usize) -> String {
+    if n == 0 {
+        return "FALSE".into();
+    }
+    format!("{expr} IN ({})", vec!["?"; n].join(", "))
 }
 
 fn like_escape(s: &str) -> String {
@@ -110,32 +119,32 @@ fn like_escape(s: &str) -> String {
 }
 
 /// Append one filter's condition to `sql`, binding its values.
-fn render(f: &Filter, sql: &mut String, args: &mut SqliteArguments<'static>) {
+fn render(b: Backend, f: &Filter, sql: &mut String, args: &mut Vec<Arg>) {
     match f {
         Filter::Eq(c, v) => {
             sql.push_str(&format!("{c} = ?"));
             bind(args, v);
         }
         Filter::Ne(c, v) => {
-            sql.push_str(&format!("{c} IS NOT ?"));
+            sql.push_str(&format!("{c} IS DISTINCT FROM ?"));
             bind(args, v);
         }
         Filter::Contains(c, s) => {
-            sql.push_str(&format!("instr({c}, ?) > 0"));
+            sql.push_str(&b.contains(c, "?"));
             bind(args, &Value::Text(s.clone()));
         }
         Filter::IContains(c, s) => {
-            sql.push_str(&format!("{c} LIKE ? ESCAPE '\\'"));
+            sql.push_str(&format!("{c} {} ? ESCAPE '\\'", b.ilike()));
             bind(args, &Value::Text(format!("%{}%", like_escape(s))));
         }
         Filter::StartsWith(c, s) => {
-            sql.push_str(&format!("substr({c}, 1, ?) = ?"));
+            sql.push_str(&format!("{} = ?", b.prefix(c, "?")));
             bind(args, &Value::Int(s.chars().count() as i64));
             bind(args, &Value::Text(s.clone()));
         }
         Filter::In(c, vs) => {
             if vs.is_empty() {
-                sql.push('0');
+                sql.push_str("FALSE");
             } else {
                 let marks = vec!["?"; vs.len()].join(", ");
                 sql.push_str(&format!("{c} IN ({marks})"));
@@ -170,15 +179,20 @@ fn render(f: &Filter, sql: &mut String, args: &mut SqliteArguments<'static>) {
                 KeyTest::Present => ("", "", None),
                 KeyTest::Absent => ("NOT ", "", None),
                 KeyTest::Equals(v) => ("", " AND j.value = ?", Some(v.clone())),
-                KeyTest::Differs(v) => ("", " AND j.value IS NOT ?", Some(v.clone())),
+                KeyTest::Differs(v) => ("", " AND j.value IS DISTINCT FROM ?", Some(v.clone())),
                 KeyTest::IContains(v) => (
                     "",
-                    " AND j.value LIKE ? ESCAPE '\\'",
+                    if b == Backend::Postgres {
+                        " AND j.value ILIKE ? ESCAPE '\\'"
+                    } else {
+                        " AND j.value LIKE ? ESCAPE '\\'"
+                    },
                     Some(format!("%{}%", like_escape(v))),
                 ),
             };
             sql.push_str(&format!(
-                "{not}EXISTS (SELECT 1 FROM json_each({column}) j WHERE j.key = ?{cond})"
+                "{not}EXISTS (SELECT 1 FROM {} WHERE j.key = ?{cond})",
+                b.json_object(column, "j")
             ));
             bind(args, &Value::Text(key.clone()));
             if let Some(v) = value {
@@ -187,7 +201,7 @@ fn render(f: &Filter, sql: &mut String, args: &mut SqliteArguments<'static>) {
         }
         Filter::Any(groups) => {
             if groups.is_empty() {
-                sql.push('0');
+                sql.push_str("FALSE");
                 return;
             }
             sql.push('(');
@@ -197,13 +211,13 @@ fn render(f: &Filter, sql: &mut String, args: &mut SqliteArguments<'static>) {
                 }
                 sql.push('(');
                 if group.is_empty() {
-                    sql.push('1');
+                    sql.push_str("TRUE");
                 }
                 for (j, f) in group.iter().enumerate() {
                     if j > 0 {
                         sql.push_str(" AND ");
                     }
-                    render(f, sql, args);
+                    render(b, f, sql, args);
                 }
                 sql.push(')');
             }
@@ -214,26 +228,20 @@ fn render(f: &Filter, sql: &mut String, args: &mut SqliteArguments<'static>) {
 
 impl ListQuery {
     /// Render the WHERE clause and its arguments.
-    fn where_clause(&self) -> (String, SqliteArguments<'static>) {
+    fn where_clause(&self, b: Backend) -> (String, Vec<Arg>) {
         let mut sql = String::new();
-        let mut args = SqliteArguments::default();
+        let mut args = Vec::new();
         for (i, f) in self.filters.iter().enumerate() {
             sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            render(f, &mut sql, &mut args);
+            render(b, f, &mut sql, &mut args);
         }
         (sql, args)
     }
 
     /// Run against `from` (a table or join) selecting `select`, returning one page and the count.
-    pub async fn run<T>(&self, pool: &SqlitePool, select: &str, from: &str) -> Result<Page<T>>
-    where
-        T: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
-    {
-        let (where_sql, args) = self.where_clause();
-        let count_sql = format!("SELECT count(*) FROM {from}{where_sql}");
-        let count: i64 = sqlx::query_scalar_with(&count_sql, args.clone())
-            .fetch_one(pool)
-            .await?;
+    pub async fn run<T: Record>(&self, db: &Db, select: &str, from: &str) -> Result<Page<T>> {
+        let (where_sql, args) = self.where_clause(db.backend());
+        let mut count = Builder::new(format!("SELECT count(*) FROM {from}{where_sql}"));
         let mut sql = format!("SELECT {select} FROM {from}{where_sql}");
         if !self.order.is_empty() {
             let order: Vec<String> = self
@@ -249,9 +257,13 @@ impl ListQuery {
             self.limit.max(0),
             self.offset.max(0)
         ));
-        let items = sqlx::query_as_with::<_, T, _>(&sql, args)
-            .fetch_all(pool)
-            .await?;
+        let mut items = Builder::new(sql);
+        for a in args {
+            count.bind(a.clone());
+            items.bind(a);
+        }
+        let count: i64 = count.build_query_scalar().fetch_one(&db.read).await?;
+        let items = items.build_query_as::<T>().fetch_all(&db.read).await?;
         Ok(Page { count, items })
     }
 }
@@ -270,8 +282,13 @@ mod tests {
             ],
             ..Default::default()
         };
-        let (sql, _) = q.where_clause();
-        assert_eq!(sql, " WHERE name = ? AND name LIKE ? ESCAPE '\\' AND 0");
+        let (sql, _) = q.where_clause(Backend::Sqlite);
+        assert_eq!(sql, " WHERE name = ? AND name LIKE ? ESCAPE '\\' AND FALSE");
+        let (sql, _) = q.where_clause(Backend::Postgres);
+        assert_eq!(
+            sql,
+            " WHERE name = ? AND name ILIKE ? ESCAPE '\\' AND FALSE"
+        );
     }
 
     #[test]
@@ -294,10 +311,12 @@ mod tests {
             ],
             ..Default::default()
         };
-        let (sql, _) = q.where_clause();
+        let (sql, _) = q.where_clause(Backend::Sqlite);
         assert_eq!(
             sql,
-            " WHERE ((t = ?) OR (t = ? AND id IN (?))) AND NOT EXISTS (SELECT 1 FROM json_each(labels) j WHERE j.key = ?) AND 0"
+            " WHERE ((t = ?) OR (t = ? AND id IN (?))) AND NOT EXISTS (SELECT 1 FROM json_each(labels) j WHERE j.key = ?) AND FALSE"
         );
+        let (sql, _) = q.where_clause(Backend::Postgres);
+        assert!(sql.contains("json_each_text(CAST(labels AS json)) AS j(key, value)"));
     }
 }

@@ -1,7 +1,7 @@
 //! Per-unit metadata fragments (`content_metadata`): what a content type stores at sync or
 //! upload time so that publishing streams them out.
 
-use sqlx::{QueryBuilder, Sqlite};
+use crate::sql::{Builder, query_as, query_scalar};
 
 use crate::{Db, Result};
 
@@ -59,7 +59,7 @@ impl Db {
         repository_id: &str,
         number: i64,
     ) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT c.pulp_type, count(*) FROM repository_content rc \
              JOIN content c ON c.id = rc.content_id \
              WHERE rc.repository_id = ? AND rc.version_added <= ? \
@@ -82,7 +82,7 @@ impl Db {
         number: i64,
         pulp_type: &str,
     ) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(&format!(
+        Ok(query_scalar(format!(
             "SELECT id FROM (SELECT c.id, row_number() OVER \
                (PARTITION BY json_extract(c.data, '$.relative_path') ORDER BY c.id) AS n \
              {VERSION_UNITS}) WHERE n > 1"
@@ -106,7 +106,7 @@ impl Db {
         kind: &str,
         skip: &[String],
     ) -> Result<i64> {
-        Ok(sqlx::query_scalar(&format!(
+        Ok(query_scalar(format!(
             "SELECT count(*) {VERSION_UNITS} AND m.content_id IS NULL"
         ))
         .bind(kind)
@@ -150,7 +150,7 @@ impl Db {
                 "x'02'",
             ),
         };
-        let row: Option<(Option<Vec<u8>>, Option<String>)> = sqlx::query_as(&format!(
+        let row: Option<(Option<Vec<u8>>, Option<String>)> = query_as(format!(
             "SELECT CAST(group_concat(piece, {separator}) AS BLOB), max(id) FROM \
              (SELECT rc.content_id AS id, {piece} AS piece {VERSION_UNITS} \
               AND rc.content_id > ? ORDER BY rc.content_id LIMIT ?)"
@@ -200,7 +200,7 @@ impl Db {
         let mut n = 0;
         let mut tx = self.write.begin().await?;
         for chunk in entries.chunks(300) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("WITH p(k, body) AS (");
+            let mut qb: Builder = Builder::new("WITH p(k, body) AS (");
             qb.push_values(chunk, |mut b, (prefix, body)| {
                 b.push_bind(prefix).push_bind(body);
             });
@@ -215,7 +215,7 @@ impl Db {
             .push(", p.body FROM p CROSS JOIN content c ON c.pulp_type = ")
             .push_bind(pulp_type)
             .push(" AND c.natural_key >= p.k AND c.natural_key < p.k || '\u{10FFFF}'");
-            n += qb.build().execute(&mut *tx).await?.rows_affected();
+            n += qb.build().execute(&mut tx).await?.rows_affected();
         }
         tx.commit().await?;
         Ok(n)
@@ -233,7 +233,7 @@ impl Db {
         after: &str,
         limit: i64,
     ) -> Result<Vec<MetadataRow>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT c.id AS content_id, c.data, coalesce(m.body, x'') AS body, \
                (SELECT ca.id FROM content_artifacts ca WHERE ca.content_id = c.id \
                 ORDER BY ca.relative_path LIMIT 1) AS content_artifact_id \
@@ -261,7 +261,7 @@ impl Db {
         &self,
         content_artifact_id: &str,
     ) -> Result<Option<(String, u64)>> {
-        let row: Option<(String, i64)> = sqlx::query_as(
+        let row: Option<(String, i64)> = query_as(
             "SELECT a.id, a.size FROM content_artifacts ca JOIN artifacts a ON a.id = ca.artifact_id \
              WHERE ca.id = ?",
         )

@@ -5,6 +5,8 @@
 
 use sqlx::FromRow;
 
+use crate::sql::{query, query_as, query_scalar};
+
 use crate::records::{USER_COLUMNS, UserRow};
 use crate::{Db, Result, StoreError, new_id, now};
 
@@ -90,7 +92,7 @@ impl Db {
         is_active: bool,
     ) -> Result<i64> {
         let t = now();
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = query_scalar(
             "INSERT INTO users (username, password_hash, first_name, last_name, email, \
              is_superuser, is_staff, is_active, date_joined, pulp_last_updated) \
              VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?) RETURNING id",
@@ -113,7 +115,7 @@ impl Db {
 
     /// Write every column of a user (read, changed, written back by the caller).
     pub async fn user_update(&self, u: &UserRow) -> Result<()> {
-        sqlx::query(
+        query(
             "UPDATE users SET username = ?, password_hash = ?, first_name = ?, last_name = ?, \
              email = ?, is_staff = ?, is_active = ?, is_superuser = ?, pulp_last_updated = ? \
              WHERE id = ?",
@@ -137,13 +139,13 @@ impl Db {
 
     pub async fn user_delete(&self, id: i64) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        sqlx::query("UPDATE tasks SET created_by = NULL WHERE created_by = ?")
+        query("UPDATE tasks SET created_by = NULL WHERE created_by = ?")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        sqlx::query("DELETE FROM users WHERE id = ?")
+        query("DELETE FROM users WHERE id = ?")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         self.changed(crate::events::Topic::Auth);
@@ -152,7 +154,7 @@ impl Db {
 
     pub async fn users_by_names(&self, names: &[String]) -> Result<Vec<UserRow>> {
         let json = serde_json::to_string(names).expect("names serialize");
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {USER_COLUMNS} FROM users WHERE username IN (SELECT value FROM json_each(?))"
         ))
         .bind(json)
@@ -161,7 +163,7 @@ impl Db {
     }
 
     pub async fn user_groups(&self, user_id: i64) -> Result<Vec<GroupRow>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT g.id, g.name FROM groups g JOIN group_users gu ON gu.group_id = g.id \
              WHERE gu.user_id = ? ORDER BY g.name",
         )
@@ -174,7 +176,7 @@ impl Db {
     // groups
 
     pub async fn group_create(&self, name: &str) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar("INSERT INTO groups (name) VALUES (?) RETURNING id")
+        let id: i64 = query_scalar("INSERT INTO groups (name) VALUES (?) RETURNING id")
             .bind(name)
             .fetch_one(&self.write)
             .await
@@ -184,7 +186,7 @@ impl Db {
     }
 
     pub async fn group_get(&self, id: i64) -> Result<Option<GroupRow>> {
-        Ok(sqlx::query_as("SELECT id, name FROM groups WHERE id = ?")
+        Ok(query_as("SELECT id, name FROM groups WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.read)
             .await?)
@@ -192,16 +194,16 @@ impl Db {
 
     pub async fn groups_by_names(&self, names: &[String]) -> Result<Vec<GroupRow>> {
         let json = serde_json::to_string(names).expect("names serialize");
-        Ok(sqlx::query_as(
-            "SELECT id, name FROM groups WHERE name IN (SELECT value FROM json_each(?))",
+        Ok(
+            query_as("SELECT id, name FROM groups WHERE name IN (SELECT value FROM json_each(?))")
+                .bind(json)
+                .fetch_all(&self.read)
+                .await?,
         )
-        .bind(json)
-        .fetch_all(&self.read)
-        .await?)
     }
 
     pub async fn group_rename(&self, id: i64, name: &str) -> Result<()> {
-        sqlx::query("UPDATE groups SET name = ? WHERE id = ?")
+        query("UPDATE groups SET name = ? WHERE id = ?")
             .bind(name)
             .bind(id)
             .execute(&self.write)
@@ -212,7 +214,7 @@ impl Db {
     }
 
     pub async fn group_delete(&self, id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM groups WHERE id = ?")
+        query("DELETE FROM groups WHERE id = ?")
             .bind(id)
             .execute(&self.write)
             .await?;
@@ -221,7 +223,7 @@ impl Db {
     }
 
     pub async fn group_add_user(&self, group_id: i64, user_id: i64) -> Result<()> {
-        sqlx::query("INSERT OR IGNORE INTO group_users (group_id, user_id) VALUES (?, ?)")
+        query("INSERT OR IGNORE INTO group_users (group_id, user_id) VALUES (?, ?)")
             .bind(group_id)
             .bind(user_id)
             .execute(&self.write)
@@ -231,7 +233,7 @@ impl Db {
     }
 
     pub async fn group_remove_user(&self, group_id: i64, user_id: i64) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM group_users WHERE group_id = ? AND user_id = ?")
+        let done = query("DELETE FROM group_users WHERE group_id = ? AND user_id = ?")
             .bind(group_id)
             .bind(user_id)
             .execute(&self.write)
@@ -251,7 +253,7 @@ impl Db {
         permissions: &[String],
     ) -> Result<()> {
         let t = now();
-        sqlx::query(
+        query(
             "INSERT INTO roles (id, name, description, permissions, locked, pulp_created, \
              pulp_last_updated) VALUES (?, ?, ?, ?, 1, ?, ?) \
              ON CONFLICT (name) DO UPDATE SET description = excluded.description, \
@@ -277,7 +279,7 @@ impl Db {
     ) -> Result<String> {
         let t = now();
         let id = new_id();
-        sqlx::query(
+        query(
             "INSERT INTO roles (id, name, description, permissions, locked, pulp_created, \
              pulp_last_updated) VALUES (?, ?, ?, ?, 0, ?, ?)",
         )
@@ -295,7 +297,7 @@ impl Db {
     }
 
     pub async fn role_update(&self, r: &RoleRow) -> Result<()> {
-        sqlx::query(
+        query(
             "UPDATE roles SET name = ?, description = ?, permissions = ?, pulp_last_updated = ? \
              WHERE id = ?",
         )
@@ -312,7 +314,7 @@ impl Db {
     }
 
     pub async fn role_delete(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM roles WHERE id = ?")
+        query("DELETE FROM roles WHERE id = ?")
             .bind(id)
             .execute(&self.write)
             .await?;
@@ -322,7 +324,7 @@ impl Db {
 
     pub async fn role_get(&self, id: &str) -> Result<Option<RoleRow>> {
         Ok(
-            sqlx::query_as(&format!("SELECT {ROLE_COLUMNS} FROM roles WHERE id = ?"))
+            query_as(format!("SELECT {ROLE_COLUMNS} FROM roles WHERE id = ?"))
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await?,
@@ -331,7 +333,7 @@ impl Db {
 
     pub async fn role_by_name(&self, name: &str) -> Result<Option<RoleRow>> {
         Ok(
-            sqlx::query_as(&format!("SELECT {ROLE_COLUMNS} FROM roles WHERE name = ?"))
+            query_as(format!("SELECT {ROLE_COLUMNS} FROM roles WHERE name = ?"))
                 .bind(name)
                 .fetch_optional(&self.read)
                 .await?,
@@ -340,7 +342,7 @@ impl Db {
 
     /// Every permission any role names (to validate custom roles).
     pub async fn known_permissions(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+        Ok(query_scalar(
             "SELECT DISTINCT p.value FROM roles r, json_each(r.permissions) p WHERE r.locked = 1",
         )
         .fetch_all(&self.read)
@@ -361,7 +363,7 @@ impl Db {
         let (table, column, holder_id) = holder.table();
         let t = now();
         let id = new_id();
-        let done = sqlx::query(&format!(
+        let done = query(format!(
             "INSERT INTO {table} (id, {column}, role_id, object_type, object_id, pulp_created, \
              pulp_last_updated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         ))
@@ -389,7 +391,7 @@ impl Db {
         object: Option<(&str, &str)>,
     ) -> Result<bool> {
         let (table, column, holder_id) = holder.table();
-        let done = sqlx::query(&format!(
+        let done = query(format!(
             "DELETE FROM {table} WHERE {column} = ? AND role_id = ? AND object_type IS ? \
              AND object_id IS ?"
         ))
@@ -405,7 +407,7 @@ impl Db {
 
     pub async fn assignment_get(&self, holder: Holder, id: &str) -> Result<Option<AssignmentRow>> {
         let (table, column, holder_id) = holder.table();
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {} FROM {table} a JOIN roles r ON r.id = a.role_id WHERE a.id = ? AND a.{column} = ?",
             assignment_select(column)
         ))
@@ -417,13 +419,11 @@ impl Db {
 
     pub async fn assignment_delete(&self, holder: Holder, id: &str) -> Result<()> {
         let (table, column, holder_id) = holder.table();
-        sqlx::query(&format!(
-            "DELETE FROM {table} WHERE id = ? AND {column} = ?"
-        ))
-        .bind(id)
-        .bind(holder_id)
-        .execute(&self.write)
-        .await?;
+        query(format!("DELETE FROM {table} WHERE id = ? AND {column} = ?"))
+            .bind(id)
+            .bind(holder_id)
+            .execute(&self.write)
+            .await?;
         self.changed(crate::events::Topic::Auth);
         Ok(())
     }
@@ -431,7 +431,7 @@ impl Db {
     /// Remove every assignment on an object (it was deleted).
     pub async fn unassign_object(&self, object_type: &str, object_id: &str) -> Result<()> {
         for table in ["user_roles", "group_roles"] {
-            sqlx::query(&format!(
+            query(format!(
                 "DELETE FROM {table} WHERE object_type = ? AND object_id = ?"
             ))
             .bind(object_type)
@@ -449,7 +449,7 @@ impl Db {
         object_type: &str,
         object_id: &str,
     ) -> Result<Vec<(String, Vec<String>, Vec<String>)>> {
-        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        let rows: Vec<(String, Option<String>, Option<String>)> = query_as(
             "SELECT r.name, u.username, NULL FROM user_roles a JOIN roles r ON r.id = a.role_id \
              JOIN users u ON u.id = a.user_id WHERE a.object_type = ? AND a.object_id = ? \
              UNION ALL \
@@ -486,7 +486,7 @@ impl Db {
         object_type: &str,
         object_id: &str,
     ) -> Result<(Vec<(i64, String)>, Vec<(i64, String)>)> {
-        let users: Vec<(i64, String)> = sqlx::query_as(
+        let users: Vec<(i64, String)> = query_as(
             "SELECT DISTINCT u.id, u.username FROM user_roles a JOIN roles r ON r.id = a.role_id \
              JOIN users u ON u.id = a.user_id \
              WHERE EXISTS (SELECT 1 FROM json_each(r.permissions) p WHERE p.value = ?) \
@@ -498,7 +498,7 @@ impl Db {
         .bind(object_id)
         .fetch_all(&self.read)
         .await?;
-        let groups: Vec<(i64, String)> = sqlx::query_as(
+        let groups: Vec<(i64, String)> = query_as(
             "SELECT DISTINCT g.id, g.name FROM group_roles a JOIN roles r ON r.id = a.role_id \
              JOIN groups g ON g.id = a.group_id \
              WHERE EXISTS (SELECT 1 FROM json_each(r.permissions) p WHERE p.value = ?) \
@@ -520,7 +520,7 @@ impl Db {
         permission: &str,
         object: Option<(&str, &str)>,
     ) -> Result<bool> {
-        let found: Option<i64> = sqlx::query_scalar(&format!(
+        let found: Option<i64> = query_scalar(format!(
             "SELECT 1 FROM roles r JOIN ({HELD}) a ON a.role_id = r.id \
              WHERE EXISTS (SELECT 1 FROM json_each(r.permissions) p WHERE p.value = ?) \
              AND (a.object_type IS NULL OR (a.object_type = ? AND a.object_id = ?)) LIMIT 1"
@@ -543,7 +543,7 @@ impl Db {
         permission: &str,
         object_type: &str,
     ) -> Result<Option<Vec<String>>> {
-        let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(&format!(
+        let rows: Vec<(Option<String>, Option<String>)> = query_as(format!(
             "SELECT a.object_type, a.object_id FROM roles r JOIN ({HELD}) a ON a.role_id = r.id \
              WHERE EXISTS (SELECT 1 FROM json_each(r.permissions) p WHERE p.value = ?) \
              AND (a.object_type IS NULL OR a.object_type = ?)"
@@ -566,7 +566,7 @@ impl Db {
         user_id: i64,
         object: Option<(&str, &str)>,
     ) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(&format!(
+        Ok(query_scalar(format!(
             "SELECT DISTINCT p.value FROM roles r JOIN ({HELD}) a ON a.role_id = r.id, \
              json_each(r.permissions) p \
              WHERE a.object_type IS NULL OR (a.object_type = ? AND a.object_id = ?) ORDER BY 1"

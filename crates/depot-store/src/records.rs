@@ -6,6 +6,8 @@
 
 use sqlx::FromRow;
 
+use crate::sql::{query, query_as, query_scalar};
+
 use crate::{Db, Result, StoreError, now};
 
 #[derive(Clone, Debug, FromRow)]
@@ -181,16 +183,16 @@ fn unique(e: sqlx::Error) -> StoreError {
 
 impl Db {
     pub async fn remote_get(&self, id: &str) -> Result<Option<RemoteRow>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {REMOTE_COLUMNS} FROM remotes WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.read)
-        .await?)
+        Ok(
+            query_as(format!("SELECT {REMOTE_COLUMNS} FROM remotes WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?,
+        )
     }
 
     pub async fn remote_insert(&self, r: &RemoteRow) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO remotes (id, pulp_type, name, url, policy, pulp_labels, settings, \
              secrets, extra, pulp_created, pulp_last_updated) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -214,21 +216,19 @@ impl Db {
 
     /// Every remote's stored secrets: (id, value).
     pub async fn remote_secrets_all(&self) -> Result<Vec<(String, String)>> {
-        Ok(
-            sqlx::query_as("SELECT id, secrets FROM remotes ORDER BY id")
-                .fetch_all(&self.write)
-                .await?,
-        )
+        Ok(query_as("SELECT id, secrets FROM remotes ORDER BY id")
+            .fetch_all(&self.write)
+            .await?)
     }
 
     /// Replace stored secrets, all in one transaction.
     pub async fn remote_set_secrets(&self, values: &[(String, String)]) -> Result<()> {
         let mut tx = self.write.begin().await?;
         for (id, secrets) in values {
-            sqlx::query("UPDATE remotes SET secrets = ? WHERE id = ?")
+            query("UPDATE remotes SET secrets = ? WHERE id = ?")
                 .bind(secrets)
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         tx.commit().await?;
@@ -236,7 +236,7 @@ impl Db {
     }
 
     pub async fn remote_update(&self, r: &RemoteRow) -> Result<()> {
-        sqlx::query(
+        query(
             "UPDATE remotes SET name = ?, url = ?, policy = ?, pulp_labels = ?, settings = ?, \
              secrets = ?, extra = ?, pulp_last_updated = ? WHERE id = ?",
         )
@@ -256,7 +256,7 @@ impl Db {
     }
 
     pub async fn remote_delete(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM remotes WHERE id = ?")
+        query("DELETE FROM remotes WHERE id = ?")
             .bind(id)
             .execute(&self.write)
             .await?;
@@ -267,7 +267,7 @@ impl Db {
     // repositories
 
     pub async fn repository_get(&self, id: &str) -> Result<Option<RepositoryRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {REPOSITORY_SELECT} FROM {REPOSITORY_FROM} WHERE r.id = ?"
         ))
         .bind(id)
@@ -278,7 +278,7 @@ impl Db {
     /// Insert a repository together with its empty version 0, as Pulp does.
     pub async fn repository_insert(&self, r: &RepositoryRow) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        sqlx::query(
+        query(
             "INSERT INTO repositories (id, pulp_type, name, description, retain_repo_versions, \
              retain_checkpoints, remote_id, pulp_labels, extra, next_version, pulp_created, \
              pulp_last_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
@@ -294,10 +294,10 @@ impl Db {
         .bind(&r.extra)
         .bind(&r.pulp_created)
         .bind(&r.pulp_last_updated)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(unique)?;
-        sqlx::query(
+        query(
             "INSERT INTO repository_versions (id, repository_id, number, complete, \
              content_summary, pulp_created, pulp_last_updated) VALUES (?, ?, 0, 1, ?, ?, ?)",
         )
@@ -306,14 +306,14 @@ impl Db {
         .bind(r#"{"added":{},"removed":{},"present":{}}"#)
         .bind(&r.pulp_created)
         .bind(&r.pulp_created)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn repository_update(&self, r: &RepositoryRow) -> Result<()> {
-        sqlx::query(
+        query(
             "UPDATE repositories SET name = ?, description = ?, retain_repo_versions = ?, \
              retain_checkpoints = ?, remote_id = ?, pulp_labels = ?, extra = ?, \
              pulp_last_updated = ? WHERE id = ?",
@@ -335,7 +335,7 @@ impl Db {
 
     /// Update only the plugin fields (e.g. `last_sync_details` after a sync).
     pub async fn repository_set_extra(&self, id: &str, extra: &str) -> Result<()> {
-        sqlx::query("UPDATE repositories SET extra = ?, pulp_last_updated = ? WHERE id = ?")
+        query("UPDATE repositories SET extra = ?, pulp_last_updated = ? WHERE id = ?")
             .bind(extra)
             .bind(now())
             .bind(id)
@@ -348,20 +348,20 @@ impl Db {
     /// Content units stay (they may be in other repositories; orphan cleanup removes the rest).
     pub async fn repository_delete(&self, id: &str) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        sqlx::query(
+        query(
             "DELETE FROM published_files WHERE publication_id IN (SELECT p.id FROM publications p \
              JOIN repository_versions v ON v.id = p.repository_version_id WHERE v.repository_id = ?)",
         )
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        sqlx::query("DELETE FROM repository_content WHERE repository_id = ?")
+        query("DELETE FROM repository_content WHERE repository_id = ?")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        sqlx::query("DELETE FROM repositories WHERE id = ?")
+        query("DELETE FROM repositories WHERE id = ?")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         self.changed(crate::events::Topic::Serving);
@@ -372,7 +372,7 @@ impl Db {
     // publications
 
     pub async fn publication_get(&self, id: &str) -> Result<Option<PublicationRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {PUBLICATION_SELECT} FROM {PUBLICATION_FROM} WHERE p.id = ?"
         ))
         .bind(id)
@@ -385,7 +385,7 @@ impl Db {
         &self,
         version_id: &str,
     ) -> Result<Option<PublicationRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {PUBLICATION_SELECT} FROM {PUBLICATION_FROM} \
              WHERE p.repository_version_id = ? AND p.complete = 1 \
              ORDER BY p.pulp_created DESC LIMIT 1"
@@ -397,13 +397,13 @@ impl Db {
 
     pub async fn publication_delete(&self, id: &str) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        sqlx::query("DELETE FROM published_files WHERE publication_id = ?")
+        query("DELETE FROM published_files WHERE publication_id = ?")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        sqlx::query("DELETE FROM publications WHERE id = ?")
+        query("DELETE FROM publications WHERE id = ?")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         self.changed(crate::events::Topic::Serving);
@@ -412,7 +412,7 @@ impl Db {
 
     /// Hrefs of distributions serving a publication (the publication's `distributions` field).
     pub async fn publication_distributions(&self, id: &str) -> Result<Vec<(String, String)>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT pulp_type, id FROM distributions WHERE publication_id = ? ORDER BY pulp_created",
         )
         .bind(id)
@@ -424,7 +424,7 @@ impl Db {
     // distributions
 
     pub async fn distribution_get(&self, id: &str) -> Result<Option<DistributionRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {DISTRIBUTION_SELECT} FROM {DISTRIBUTION_FROM} WHERE d.id = ?"
         ))
         .bind(id)
@@ -434,7 +434,7 @@ impl Db {
 
     /// Every distribution (the content app keeps them in memory).
     pub async fn distributions_all(&self) -> Result<Vec<DistributionRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {DISTRIBUTION_SELECT} FROM {DISTRIBUTION_FROM}"
         ))
         .fetch_all(&self.read)
@@ -455,7 +455,7 @@ impl Db {
             "SELECT {DISTRIBUTION_SELECT} FROM {DISTRIBUTION_FROM} WHERE d.base_path IN ({marks}) \
              ORDER BY length(d.base_path) DESC LIMIT 1"
         );
-        let mut q = sqlx::query_as(&sql);
+        let mut q = query_as(&sql);
         for c in candidates {
             q = q.bind(*c);
         }
@@ -465,7 +465,7 @@ impl Db {
     /// Base paths that start with `prefix` (for listing a path above distributions). Hidden
     /// and guarded distributions are left out: a listing must not reveal them.
     pub async fn distribution_base_paths_under(&self, prefix: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+        Ok(query_scalar(
             "SELECT base_path FROM distributions WHERE hidden = 0 \
              AND content_guard_id IS NULL AND substr(base_path, 1, ?) = ? ORDER BY base_path",
         )
@@ -481,7 +481,7 @@ impl Db {
         base_path: &str,
         except_id: Option<&str>,
     ) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
+        Ok(query_scalar(
             "SELECT base_path FROM distributions WHERE id IS NOT ? AND ( \
                base_path = ? OR substr(?, 1, length(base_path) + 1) = base_path || '/' \
                OR substr(base_path, 1, length(?) + 1) = ? || '/') LIMIT 1",
@@ -496,7 +496,7 @@ impl Db {
     }
 
     pub async fn distribution_insert(&self, d: &DistributionRow) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO distributions (id, pulp_type, name, base_path, content_guard_id, \
              publication_id, repository_id, repository_version_id, remote_id, hidden, \
              pulp_labels, extra, pulp_created, pulp_last_updated) \
@@ -524,7 +524,7 @@ impl Db {
     }
 
     pub async fn distribution_update(&self, d: &DistributionRow) -> Result<()> {
-        sqlx::query(
+        query(
             "UPDATE distributions SET name = ?, base_path = ?, content_guard_id = ?, \
              publication_id = ?, repository_id = ?, repository_version_id = ?, remote_id = ?, \
              hidden = ?, pulp_labels = ?, extra = ?, pulp_last_updated = ? WHERE id = ?",
@@ -549,7 +549,7 @@ impl Db {
     }
 
     pub async fn distribution_delete(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM distributions WHERE id = ?")
+        query("DELETE FROM distributions WHERE id = ?")
             .bind(id)
             .execute(&self.write)
             .await?;
@@ -561,7 +561,7 @@ impl Db {
     // content guards
 
     pub async fn content_guard_get(&self, id: &str) -> Result<Option<ContentGuardRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {CONTENT_GUARD_COLUMNS} FROM content_guards WHERE id = ?"
         ))
         .bind(id)
@@ -570,7 +570,7 @@ impl Db {
     }
 
     pub async fn content_guard_insert(&self, g: &ContentGuardRow) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO content_guards (id, pulp_type, name, description, extra, pulp_created, \
              pulp_last_updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -589,7 +589,7 @@ impl Db {
     }
 
     pub async fn content_guard_update(&self, g: &ContentGuardRow) -> Result<()> {
-        sqlx::query(
+        query(
             "UPDATE content_guards SET name = ?, description = ?, extra = ?, \
              pulp_last_updated = ? WHERE id = ?",
         )
@@ -606,7 +606,7 @@ impl Db {
     }
 
     pub async fn content_guard_delete(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM content_guards WHERE id = ?")
+        query("DELETE FROM content_guards WHERE id = ?")
             .bind(id)
             .execute(&self.write)
             .await?;
@@ -618,7 +618,7 @@ impl Db {
     // artifacts
 
     pub async fn artifact_get(&self, id: &str) -> Result<Option<ArtifactRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = ?"
         ))
         .bind(id)
@@ -627,7 +627,7 @@ impl Db {
     }
 
     pub async fn artifact_by_sha256(&self, sha256: &str) -> Result<Option<ArtifactRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE sha256 = ?"
         ))
         .bind(sha256)
@@ -640,7 +640,7 @@ impl Db {
     pub async fn artifact_insert(&self, d: &crate::Digests) -> Result<String> {
         let id = crate::new_id();
         let t = now();
-        let row: (String,) = sqlx::query_as(
+        let row: (String,) = query_as(
             "INSERT INTO artifacts (id, sha256, size, sha224, sha384, sha512, pulp_created, \
              pulp_last_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (sha256) DO UPDATE SET \
@@ -664,20 +664,20 @@ impl Db {
 
     /// Every artifact's (sha256, size), in pages, for the integrity check.
     pub async fn artifacts_page(&self, after: &str, limit: i64) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT sha256, size FROM artifacts WHERE sha256 > ? ORDER BY sha256 LIMIT ?",
+        Ok(
+            query_as("SELECT sha256, size FROM artifacts WHERE sha256 > ? ORDER BY sha256 LIMIT ?")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?,
         )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?)
     }
 
     // -----------------------------------------------------------------------------------------
     // users
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {USER_COLUMNS} FROM users WHERE username = ?"
         ))
         .bind(username)
@@ -687,7 +687,7 @@ impl Db {
 
     pub async fn user_get(&self, id: i64) -> Result<Option<UserRow>> {
         Ok(
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            query_as(format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await?,
@@ -695,7 +695,7 @@ impl Db {
     }
 
     pub async fn user_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM users")
+        Ok(query_scalar("SELECT count(*) FROM users")
             .fetch_one(&self.read)
             .await?)
     }
@@ -707,7 +707,7 @@ impl Db {
         is_superuser: bool,
     ) -> Result<i64> {
         let t = now();
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = query_scalar(
             "INSERT INTO users (username, password_hash, is_superuser, is_staff, date_joined, \
              pulp_last_updated) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -725,14 +725,13 @@ impl Db {
     }
 
     pub async fn user_set_password(&self, username: &str, password_hash: &str) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE users SET password_hash = ?, pulp_last_updated = ? WHERE username = ?",
-        )
-        .bind(password_hash)
-        .bind(now())
-        .bind(username)
-        .execute(&self.write)
-        .await?;
+        let done =
+            query("UPDATE users SET password_hash = ?, pulp_last_updated = ? WHERE username = ?")
+                .bind(password_hash)
+                .bind(now())
+                .bind(username)
+                .execute(&self.write)
+                .await?;
         self.changed(crate::events::Topic::Auth);
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -745,7 +744,7 @@ impl Db {
 
     pub async fn upload_insert(&self, id: &str, size: i64) -> Result<()> {
         let t = now();
-        sqlx::query(
+        query(
             "INSERT INTO uploads (id, size, pulp_created, pulp_last_updated) VALUES (?, ?, ?, ?)",
         )
         .bind(id)
@@ -758,7 +757,7 @@ impl Db {
     }
 
     pub async fn upload_get(&self, id: &str) -> Result<Option<UploadRow>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT id, size, completed, pulp_created, pulp_last_updated FROM uploads WHERE id = ?",
         )
         .bind(id)
@@ -767,7 +766,7 @@ impl Db {
     }
 
     pub async fn upload_add_chunk(&self, id: &str, offset: i64, size: i64) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO upload_chunks (upload_id, offset, size) VALUES (?, ?, ?) \
              ON CONFLICT (upload_id, offset) DO UPDATE SET size = excluded.size",
         )
@@ -776,7 +775,7 @@ impl Db {
         .bind(size)
         .execute(&self.write)
         .await?;
-        sqlx::query("UPDATE uploads SET pulp_last_updated = ? WHERE id = ?")
+        query("UPDATE uploads SET pulp_last_updated = ? WHERE id = ?")
             .bind(now())
             .bind(id)
             .execute(&self.write)
@@ -786,19 +785,89 @@ impl Db {
 
     /// (offset, size) of every received chunk, in order.
     pub async fn upload_chunks(&self, id: &str) -> Result<Vec<(i64, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT offset, size FROM upload_chunks WHERE upload_id = ? ORDER BY offset",
+        Ok(
+            query_as("SELECT offset, size FROM upload_chunks WHERE upload_id = ? ORDER BY offset")
+                .bind(id)
+                .fetch_all(&self.read)
+                .await?,
         )
-        .bind(id)
-        .fetch_all(&self.read)
-        .await?)
     }
 
     pub async fn upload_delete(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM uploads WHERE id = ?")
+        query("DELETE FROM uploads WHERE id = ?")
             .bind(id)
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+}
+
+/// Queries the API layer asks of distributions, content and tasks one at a time.
+impl Db {
+    /// Replace a unit's labels (JSON object text).
+    pub async fn content_set_labels(&self, id: &str, labels: &str) -> Result<()> {
+        query("UPDATE content SET pulp_labels = ? WHERE id = ?")
+            .bind(labels)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        self.changed(crate::Topic::Serving);
+        Ok(())
+    }
+
+    /// The name of the distribution at exactly `base_path`.
+    pub async fn distribution_name_at(&self, base_path: &str) -> Result<Option<String>> {
+        Ok(
+            query_scalar("SELECT name FROM distributions WHERE base_path = ?")
+                .bind(base_path)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    /// Whether a distribution is called `name`.
+    pub async fn distribution_name_taken(&self, name: &str) -> Result<bool> {
+        let n: i64 = query_scalar("SELECT count(*) FROM distributions WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.read)
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Whether a distribution serves this version: directly, through one of its publications,
+    /// or as its repository's latest complete version.
+    pub async fn version_is_distributed(
+        &self,
+        version_id: &str,
+        repository_id: &str,
+        number: i64,
+    ) -> Result<bool> {
+        let n: i64 = query_scalar(
+            "SELECT count(*) FROM distributions d WHERE d.repository_version_id = ? \
+             OR d.publication_id IN (SELECT id FROM publications WHERE repository_version_id = ?) \
+             OR (d.repository_id = ? AND ? = (SELECT max(number) FROM repository_versions \
+                 WHERE repository_id = ? AND complete = TRUE))",
+        )
+        .bind(version_id)
+        .bind(version_id)
+        .bind(repository_id)
+        .bind(number)
+        .bind(repository_id)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Whether the repository's latest content lacks bytes (units not downloaded yet).
+    pub async fn repository_missing_artifacts(&self, repository_id: &str) -> Result<bool> {
+        let missing: i64 = query_scalar(
+            "SELECT count(*) FROM content_artifacts ca JOIN repository_content rc \
+             ON rc.content_id = ca.content_id WHERE rc.repository_id = ? \
+             AND rc.version_removed IS NULL AND ca.artifact_id IS NULL",
+        )
+        .bind(repository_id)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(missing > 0)
     }
 }

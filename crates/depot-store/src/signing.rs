@@ -2,6 +2,8 @@
 
 use sqlx::FromRow;
 
+use crate::sql::{query_as, query_scalar};
+
 use crate::{Db, Result, StoreError, new_id, now};
 
 #[derive(Clone, Debug, FromRow)]
@@ -30,7 +32,7 @@ impl Db {
         public_key: &str,
     ) -> Result<String> {
         let t = now();
-        let id: String = sqlx::query_scalar(
+        let id: String = query_scalar(
             "INSERT INTO signing_services (id, name, pulp_type, script, pubkey_fingerprint, \
              public_key, pulp_created, pulp_last_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (name) DO UPDATE SET pulp_type = excluded.pulp_type, \
@@ -53,7 +55,7 @@ impl Db {
     }
 
     pub async fn signing_service_get(&self, id: &str) -> Result<Option<SigningServiceRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {SIGNING_SERVICE_COLUMNS} FROM signing_services WHERE id = ?"
         ))
         .bind(id)

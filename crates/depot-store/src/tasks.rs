@@ -2,6 +2,8 @@
 
 use sqlx::FromRow;
 
+use crate::sql::{query, query_as, query_scalar};
+
 use crate::{Db, Result, now};
 
 #[derive(Clone, Debug, FromRow)]
@@ -41,7 +43,7 @@ pub struct QueuedTask {
 
 impl Db {
     pub async fn task_insert(&self, t: &TaskRow) -> Result<()> {
-        sqlx::query(&format!(
+        query(format!(
             "INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&t.id)
@@ -67,7 +69,7 @@ impl Db {
 
     pub async fn task_get(&self, id: &str) -> Result<Option<TaskRow>> {
         Ok(
-            sqlx::query_as(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"))
+            query_as(format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"))
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await?,
@@ -76,7 +78,7 @@ impl Db {
 
     /// Tasks not finished yet (waiting, running, canceling), oldest first.
     pub async fn tasks_unfinished(&self) -> Result<Vec<QueuedTask>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT id, name, state, reserved_resources, args, created_by FROM tasks \
              WHERE state IN ('waiting', 'running', 'canceling') ORDER BY pulp_created, id",
         )
@@ -86,7 +88,7 @@ impl Db {
 
     pub async fn task_start(&self, id: &str) -> Result<bool> {
         let t = now();
-        let done = sqlx::query(
+        let done = query(
             "UPDATE tasks SET state = 'running', unblocked_at = coalesce(unblocked_at, ?), \
              started_at = ?, pulp_last_updated = ? WHERE id = ? AND state = 'waiting'",
         )
@@ -100,7 +102,7 @@ impl Db {
     }
 
     pub async fn task_set_progress(&self, id: &str, progress_reports: &str) -> Result<()> {
-        sqlx::query("UPDATE tasks SET progress_reports = ?, pulp_last_updated = ? WHERE id = ?")
+        query("UPDATE tasks SET progress_reports = ?, pulp_last_updated = ? WHERE id = ?")
             .bind(progress_reports)
             .bind(now())
             .bind(id)
@@ -120,7 +122,7 @@ impl Db {
         progress_reports: &str,
     ) -> Result<()> {
         let t = now();
-        sqlx::query(
+        query(
             "UPDATE tasks SET state = ?, error = ?, result = ?, created_resources = ?, \
              progress_reports = ?, finished_at = ?, pulp_last_updated = ? \
              WHERE id = ? AND state IN ('waiting', 'running', 'canceling')",
@@ -143,16 +145,16 @@ impl Db {
     pub async fn task_request_cancel(&self, id: &str) -> Result<Option<String>> {
         let t = now();
         let mut tx = self.write.begin().await?;
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM tasks WHERE id = ?")
+        let state: Option<String> = query_scalar("SELECT state FROM tasks WHERE id = ?")
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
         let new_state = match state.as_deref() {
             Some("waiting") => "canceled",
             Some("running") | Some("canceling") => "canceling",
             _ => return Ok(None),
         };
-        sqlx::query(
+        query(
             "UPDATE tasks SET state = ?, pulp_last_updated = ?, \
              finished_at = CASE WHEN ? = 'canceled' THEN ? ELSE finished_at END WHERE id = ?",
         )
@@ -161,7 +163,7 @@ impl Db {
         .bind(new_state)
         .bind(&t)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(Some(new_state.to_string()))
@@ -173,32 +175,41 @@ impl Db {
         let t = now();
         let error = serde_json::json!({ "description": reason, "traceback": null }).to_string();
         let mut tx = self.write.begin().await?;
-        let ids: Vec<String> = sqlx::query_scalar(
+        let ids: Vec<String> = query_scalar(
             "UPDATE tasks SET state = 'failed', error = ?, finished_at = ?, pulp_last_updated = ? \
              WHERE state IN ('running', 'canceling') RETURNING id",
         )
         .bind(&error)
         .bind(&t)
         .bind(&t)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
-        sqlx::query("DELETE FROM sync_staging")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
+        query("DELETE FROM sync_staging").execute(&mut tx).await?;
+        query(
             "DELETE FROM published_files WHERE publication_id IN \
              (SELECT id FROM publications WHERE complete = 0)",
         )
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        sqlx::query("DELETE FROM publications WHERE complete = 0")
-            .execute(&mut *tx)
+        query("DELETE FROM publications WHERE complete = 0")
+            .execute(&mut tx)
             .await?;
-        sqlx::query("DELETE FROM repository_versions WHERE complete = 0")
-            .execute(&mut *tx)
+        query("DELETE FROM repository_versions WHERE complete = 0")
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         self.changed(crate::events::Topic::Serving);
         Ok(ids)
+    }
+}
+
+impl Db {
+    /// Remove a finished task's row.
+    pub async fn task_delete(&self, id: &str) -> Result<()> {
+        query("DELETE FROM tasks WHERE id = ?")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 }

@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{FromRow, QueryBuilder, Sqlite};
+use sqlx::FromRow;
+
+use crate::sql::{Builder, Tx, query, query_as, query_scalar};
 
 use crate::{Db, Result, StoreError, new_id, now};
 
@@ -54,7 +56,7 @@ impl Db {
         repository_id: &str,
         number: i64,
     ) -> Result<Option<VersionRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {VERSION_SELECT} FROM {VERSION_FROM} \
              WHERE v.repository_id = ? AND v.number = ? AND v.complete = 1"
         ))
@@ -65,7 +67,7 @@ impl Db {
     }
 
     pub async fn version_by_id(&self, id: &str) -> Result<Option<VersionRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {VERSION_SELECT} FROM {VERSION_FROM} WHERE v.id = ? AND v.complete = 1"
         ))
         .bind(id)
@@ -74,7 +76,7 @@ impl Db {
     }
 
     pub async fn version_latest(&self, repository_id: &str) -> Result<Option<VersionRow>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(query_as(format!(
             "SELECT {VERSION_SELECT} FROM {VERSION_FROM} \
              WHERE v.repository_id = ? AND v.complete = 1 ORDER BY v.number DESC LIMIT 1"
         ))
@@ -90,7 +92,7 @@ impl Db {
         repository_id: &str,
         number: i64,
     ) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT OR IGNORE INTO sync_staging (task_id, content_id) \
              SELECT ?, content_id FROM repository_content WHERE repository_id = ? \
              AND version_added <= ? AND (version_removed IS NULL OR version_removed > ?)",
@@ -107,12 +109,12 @@ impl Db {
     pub async fn stage_content(&self, task_id: &str, content_ids: &[String]) -> Result<()> {
         let mut tx = self.write.begin().await?;
         for chunk in content_ids.chunks(400) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT OR IGNORE INTO sync_staging (task_id, content_id) ");
+            let mut qb: Builder =
+                Builder::new("INSERT OR IGNORE INTO sync_staging (task_id, content_id) ");
             qb.push_values(chunk, |mut b, cid| {
                 b.push_bind(task_id).push_bind(cid);
             });
-            qb.build().execute(&mut *tx).await?;
+            qb.build().execute(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -121,10 +123,10 @@ impl Db {
     pub async fn unstage_content(&self, task_id: &str, content_ids: &[String]) -> Result<()> {
         let mut tx = self.write.begin().await?;
         for cid in content_ids {
-            sqlx::query("DELETE FROM sync_staging WHERE task_id = ? AND content_id = ?")
+            query("DELETE FROM sync_staging WHERE task_id = ? AND content_id = ?")
                 .bind(task_id)
                 .bind(cid)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         tx.commit().await?;
@@ -143,7 +145,7 @@ impl Db {
             return Ok(());
         }
         let keep_json = serde_json::to_string(keep).expect("ids serialize");
-        sqlx::query(
+        query(
             "DELETE FROM sync_staging WHERE task_id = ? \
              AND content_id NOT IN (SELECT value FROM json_each(?)) \
              AND json_extract((SELECT data FROM content WHERE id = sync_staging.content_id), ?) IN \
@@ -161,7 +163,7 @@ impl Db {
     }
 
     pub async fn clear_staging(&self, task_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sync_staging WHERE task_id = ?")
+        query("DELETE FROM sync_staging WHERE task_id = ?")
             .bind(task_id)
             .execute(&self.write)
             .await?;
@@ -184,28 +186,28 @@ impl Db {
         repo_key: Option<&str>,
     ) -> Result<Option<i64>> {
         let mut tx = self.write.begin().await?;
-        let latest: i64 = sqlx::query_scalar(
+        let latest: i64 = query_scalar(
             "SELECT coalesce(max(number), 0) FROM repository_versions \
              WHERE repository_id = ? AND complete = 1",
         )
         .bind(repository_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
-        let next: i64 = sqlx::query_scalar("SELECT next_version FROM repositories WHERE id = ?")
+        let next: i64 = query_scalar("SELECT next_version FROM repositories WHERE id = ?")
             .bind(repository_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
             .ok_or(StoreError::NotFound)?;
 
         if let Some(key) = repo_key {
-            let dups: Vec<(String, i64)> = sqlx::query_as(
+            let dups: Vec<(String, i64)> = query_as(
                 "SELECT json_extract(c.data, ?) AS k, count(*) FROM sync_staging s \
                  JOIN content c ON c.id = s.content_id WHERE s.task_id = ? \
                  GROUP BY k HAVING count(*) > 1 AND k IS NOT NULL LIMIT 5",
             )
             .bind(key)
             .bind(task_id)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx)
             .await?;
             if !dups.is_empty() {
                 let names: Vec<&str> = dups.iter().map(|(k, _)| k.as_str()).collect();
@@ -225,27 +227,27 @@ impl Db {
                      JOIN content c ON c.id = s.content_id WHERE s.task_id = ?)";
 
         // content of the latest version is exactly the rows not yet removed
-        let added: i64 = sqlx::query_scalar(
+        let added: i64 = query_scalar(
             "SELECT count(*) FROM sync_staging s WHERE s.task_id = ? AND NOT EXISTS \
              (SELECT 1 FROM repository_content rc WHERE rc.repository_id = ? \
               AND rc.content_id = s.content_id AND rc.version_removed IS NULL)",
         )
         .bind(task_id)
         .bind(repository_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
         let removed: i64 = if mode == CommitMode::Exact {
-            sqlx::query_scalar(
+            query_scalar(
                 "SELECT count(*) FROM repository_content rc WHERE rc.repository_id = ? \
                  AND rc.version_removed IS NULL AND NOT EXISTS \
                  (SELECT 1 FROM sync_staging s WHERE s.task_id = ? AND s.content_id = rc.content_id)",
             )
             .bind(repository_id)
             .bind(task_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut tx)
             .await?
         } else if let Some(key) = repo_key {
-            sqlx::query_scalar(&format!(
+            query_scalar(format!(
                 "SELECT count(*) FROM repository_content WHERE {replaced_sql}"
             ))
             .bind(repository_id)
@@ -253,16 +255,16 @@ impl Db {
             .bind(key)
             .bind(key)
             .bind(task_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut tx)
             .await?
         } else {
             0
         };
 
         if added == 0 && removed == 0 {
-            sqlx::query("DELETE FROM sync_staging WHERE task_id = ?")
+            query("DELETE FROM sync_staging WHERE task_id = ?")
                 .bind(task_id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
             tx.commit().await?;
             return Ok(None);
@@ -270,7 +272,7 @@ impl Db {
 
         let number = next.max(latest + 1);
         if mode == CommitMode::Exact {
-            sqlx::query(
+            query(
                 "UPDATE repository_content SET version_removed = ? WHERE repository_id = ? \
                  AND version_removed IS NULL AND NOT EXISTS \
                  (SELECT 1 FROM sync_staging s WHERE s.task_id = ? AND s.content_id = repository_content.content_id)",
@@ -278,10 +280,10 @@ impl Db {
             .bind(number)
             .bind(repository_id)
             .bind(task_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         } else if let Some(key) = repo_key {
-            sqlx::query(&format!(
+            query(format!(
                 "UPDATE repository_content SET version_removed = ? WHERE {replaced_sql}"
             ))
             .bind(number)
@@ -290,10 +292,10 @@ impl Db {
             .bind(key)
             .bind(key)
             .bind(task_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
-        sqlx::query(
+        query(
             "INSERT INTO repository_content (repository_id, content_id, version_added) \
              SELECT ?, s.content_id, ? FROM sync_staging s WHERE s.task_id = ? AND NOT EXISTS \
              (SELECT 1 FROM repository_content rc WHERE rc.repository_id = ? \
@@ -303,28 +305,28 @@ impl Db {
         .bind(number)
         .bind(task_id)
         .bind(repository_id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        sqlx::query("DELETE FROM sync_staging WHERE task_id = ?")
+        query("DELETE FROM sync_staging WHERE task_id = ?")
             .bind(task_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
 
         let base_id: Option<String> = match base_version {
             Some(b) => {
-                sqlx::query_scalar(
+                query_scalar(
                     "SELECT id FROM repository_versions WHERE repository_id = ? AND number = ?",
                 )
                 .bind(repository_id)
                 .bind(b)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await?
             }
             None => None,
         };
         let summary = summary_of(&mut tx, repository_id, number).await?;
         let t = now();
-        sqlx::query(
+        query(
             "INSERT INTO repository_versions (id, repository_id, number, base_version_id, \
              complete, content_summary, pulp_created, pulp_last_updated) \
              VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
@@ -336,13 +338,13 @@ impl Db {
         .bind(serde_json::to_string(&summary).expect("summary serializes"))
         .bind(&t)
         .bind(&t)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        sqlx::query("UPDATE repositories SET next_version = ?, pulp_last_updated = ? WHERE id = ?")
+        query("UPDATE repositories SET next_version = ?, pulp_last_updated = ? WHERE id = ?")
             .bind(number + 1)
             .bind(&t)
             .bind(repository_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         self.changed(crate::events::Topic::Serving);
@@ -355,11 +357,11 @@ impl Db {
     /// remaining version cannot be deleted.
     pub async fn version_delete(&self, repository_id: &str, number: i64) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        let count: i64 = sqlx::query_scalar(
+        let count: i64 = query_scalar(
             "SELECT count(*) FROM repository_versions WHERE repository_id = ? AND complete = 1",
         )
         .bind(repository_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
         if count <= 1 {
             return Err(StoreError::Conflict(
@@ -368,92 +370,90 @@ impl Db {
                     .into(),
             ));
         }
-        let version_id: String = sqlx::query_scalar(
+        let version_id: String = query_scalar(
             "SELECT id FROM repository_versions WHERE repository_id = ? AND number = ?",
         )
         .bind(repository_id)
         .bind(number)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?
         .ok_or(StoreError::NotFound)?;
-        let next: Option<i64> = sqlx::query_scalar(
+        let next: Option<i64> = query_scalar(
             "SELECT min(number) FROM repository_versions WHERE repository_id = ? AND number > ? \
              AND complete = 1",
         )
         .bind(repository_id)
         .bind(number)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
         match next {
             Some(next) => {
                 // No version lies between `number` and `next`, so moving the boundaries is
                 // invisible to every remaining version; rows that then span nothing are dropped.
                 for col in ["version_added", "version_removed"] {
-                    sqlx::query(&format!(
+                    query(format!(
                         "UPDATE repository_content SET {col} = ? WHERE repository_id = ? AND {col} = ?"
                     ))
                     .bind(next)
                     .bind(repository_id)
                     .bind(number)
-                    .execute(&mut *tx)
+                    .execute(&mut tx)
                     .await?;
                 }
-                sqlx::query(
+                query(
                     "DELETE FROM repository_content WHERE repository_id = ? \
                      AND version_removed = version_added",
                 )
                 .bind(repository_id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
             }
             None => {
-                sqlx::query(
+                query(
                     "DELETE FROM repository_content WHERE repository_id = ? AND version_added = ?",
                 )
                 .bind(repository_id)
                 .bind(number)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
-                sqlx::query(
+                query(
                     "UPDATE repository_content SET version_removed = NULL \
                      WHERE repository_id = ? AND version_removed = ?",
                 )
                 .bind(repository_id)
                 .bind(number)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
             }
         }
-        sqlx::query(
+        query(
             "DELETE FROM published_files WHERE publication_id IN \
              (SELECT id FROM publications WHERE repository_version_id = ?)",
         )
         .bind(&version_id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        sqlx::query("DELETE FROM publications WHERE repository_version_id = ?")
+        query("DELETE FROM publications WHERE repository_version_id = ?")
             .bind(&version_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        sqlx::query(
+        query(
             "UPDATE distributions SET repository_version_id = NULL WHERE repository_version_id = ?",
         )
         .bind(&version_id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        sqlx::query(
-            "UPDATE repository_versions SET base_version_id = NULL WHERE base_version_id = ?",
-        )
-        .bind(&version_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM repository_versions WHERE id = ?")
+        query("UPDATE repository_versions SET base_version_id = NULL WHERE base_version_id = ?")
             .bind(&version_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
+            .await?;
+        query("DELETE FROM repository_versions WHERE id = ?")
+            .bind(&version_id)
+            .execute(&mut tx)
             .await?;
         if let Some(next) = next {
             let summary = summary_of(&mut tx, repository_id, next).await?;
-            sqlx::query(
+            query(
                 "UPDATE repository_versions SET content_summary = ?, pulp_last_updated = ? \
                  WHERE repository_id = ? AND number = ?",
             )
@@ -461,7 +461,7 @@ impl Db {
             .bind(now())
             .bind(repository_id)
             .bind(next)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         tx.commit().await?;
@@ -471,7 +471,7 @@ impl Db {
 
     /// Numbers of complete versions, newest first.
     pub async fn version_numbers(&self, repository_id: &str) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
+        Ok(query_scalar(
             "SELECT number FROM repository_versions WHERE repository_id = ? AND complete = 1 \
              ORDER BY number DESC",
         )
@@ -489,9 +489,8 @@ impl Db {
     ) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for chunk in content_ids.chunks(400) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "SELECT content_id FROM repository_content WHERE repository_id = ",
-            );
+            let mut qb: Builder =
+                Builder::new("SELECT content_id FROM repository_content WHERE repository_id = ");
             qb.push_bind(repository_id)
                 .push(" AND version_added <= ")
                 .push_bind(number)
@@ -510,11 +509,7 @@ impl Db {
     }
 }
 
-async fn summary_of(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    repository_id: &str,
-    number: i64,
-) -> Result<Summary> {
+async fn summary_of(tx: &mut Tx, repository_id: &str, number: i64) -> Result<Summary> {
     let mut s = Summary::default();
     let queries = [
         (
@@ -531,14 +526,14 @@ async fn summary_of(
         ),
     ];
     for (sql, map) in queries {
-        let rows: Vec<(String, i64)> = sqlx::query_as(sql)
+        let rows: Vec<(String, i64)> = query_as(sql)
             .bind(repository_id)
             .bind(number)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await?;
         map.extend(rows);
     }
-    let rows: Vec<(String, i64)> = sqlx::query_as(
+    let rows: Vec<(String, i64)> = query_as(
         "SELECT c.pulp_type, count(*) FROM repository_content rc JOIN content c \
          ON c.id = rc.content_id WHERE rc.repository_id = ? AND rc.version_added <= ? \
          AND (rc.version_removed IS NULL OR rc.version_removed > ?) GROUP BY c.pulp_type",
@@ -546,7 +541,7 @@ async fn summary_of(
     .bind(repository_id)
     .bind(number)
     .bind(number)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     s.present.extend(rows);
     Ok(s)
@@ -559,7 +554,7 @@ impl Db {
         repository_id: &str,
         number: i64,
     ) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+        Ok(query_scalar(
             "SELECT content_id FROM repository_content WHERE repository_id = ? \
              AND version_added <= ? AND (version_removed IS NULL OR version_removed > ?)",
         )
@@ -568,5 +563,48 @@ impl Db {
         .bind(number)
         .fetch_all(&self.read)
         .await?)
+    }
+}
+
+impl Db {
+    /// Ids of the units a task has staged.
+    pub async fn staged_content_ids(&self, task_id: &str) -> Result<Vec<String>> {
+        Ok(
+            query_scalar("SELECT content_id FROM sync_staging WHERE task_id = ?")
+                .bind(task_id)
+                .fetch_all(&self.read)
+                .await?,
+        )
+    }
+
+    /// Top-level fields of the staged units of one type: (id, the fields' text in order,
+    /// empty where absent).
+    pub async fn staged_unit_fields(
+        &self,
+        task_id: &str,
+        pulp_type: &str,
+        fields: &[&str],
+    ) -> Result<Vec<(String, Vec<String>)>> {
+        const SEP: char = '\u{1}';
+        let b = self.backend();
+        let mut q = Builder::new("SELECT c.id, ");
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                q.push(" || ").push_bind(SEP.to_string()).push(" || ");
+            }
+            q.push(format!("COALESCE({}, '')", b.json_field("c.data", f)));
+        }
+        if fields.is_empty() {
+            q.push("''");
+        }
+        q.push(" FROM sync_staging s JOIN content c ON c.id = s.content_id WHERE s.task_id = ")
+            .push_bind(task_id)
+            .push(" AND c.pulp_type = ")
+            .push_bind(pulp_type);
+        let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&self.read).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, joined)| (id, joined.split(SEP).map(str::to_string).collect()))
+            .collect())
     }
 }

@@ -47,7 +47,7 @@ impl Depot {
     pub async fn artifact_list(&self, params: &[(String, String)]) -> Result<Listed> {
         let q = list_spec().build(self, params)?;
         let page = q
-            .run::<ArtifactRow>(&self.db.read, ARTIFACT_COLUMNS, "artifacts")
+            .run::<ArtifactRow>(&self.db, ARTIFACT_COLUMNS, "artifacts")
             .await?;
         Ok(Listed::of(&q, &page, render))
     }

@@ -44,10 +44,11 @@ fn in_repositories(repositories: &crate::rbac::Visible) -> Option<Filter> {
     match repositories {
         crate::rbac::Visible::All => None,
         crate::rbac::Visible::Only(ids) => Some(Filter::Sql(
-            "EXISTS (SELECT 1 FROM repository_content rc WHERE rc.content_id = c.id \
-             AND rc.repository_id IN (SELECT value FROM json_each(?)))"
-                .into(),
-            vec![serde_json::to_string(ids).unwrap_or_default().into()],
+            format!(
+                "EXISTS (SELECT 1 FROM repository_content rc WHERE rc.content_id = c.id AND {})",
+                depot_store::list::in_values("rc.repository_id", ids.len())
+            ),
+            ids.iter().map(|i| i.as_str().into()).collect(),
         )),
     }
 }
@@ -104,14 +105,14 @@ pub fn generic_list_spec() -> ListSpec {
         ])
 }
 
-pub fn list_spec(cdef: &ContentDef) -> ListSpec {
+pub fn list_spec(backend: depot_store::sql::Backend, cdef: &ContentDef) -> ListSpec {
     let mut spec = common_spec().order(&[
         ("pulp_created", "c.pulp_created"),
         ("pulp_last_updated", "c.pulp_last_updated"),
         ("pulp_type", "c.pulp_type"),
     ]);
     for f in cdef.filters {
-        let expr = data_expr(f.field);
+        let expr = backend.json_field("c.data", f.field);
         spec = match f.op {
             FilterOp::Eq => spec.filter(FilterDef::new(f.param, &expr, Op::Exact)),
             FilterOp::In => spec.filter(FilterDef::new(f.param, &expr, Op::In)),
@@ -123,11 +124,6 @@ pub fn list_spec(cdef: &ContentDef) -> ListSpec {
         spec.orderings.push((f.field.to_string(), expr));
     }
     spec
-}
-
-/// SQL for a field of a unit's data.
-pub fn data_expr(field: &str) -> String {
-    format!("json_extract(c.data, '$.{field}')")
 }
 
 fn version_filter(depot: &Depot, v: &str, cond: &str) -> Result<Filter> {
@@ -229,12 +225,12 @@ impl Depot {
         params: &[(String, String)],
         repositories: &crate::rbac::Visible,
     ) -> Result<Listed> {
-        let mut q = list_spec(cdef).build(self, params)?;
+        let mut q = list_spec(self.db.backend(), cdef).build(self, params)?;
         q.filters.extend(in_repositories(repositories));
         q.filters
             .push(Filter::Eq("c.pulp_type".into(), cdef.def.pulp_type.into()));
         let page = q
-            .run::<ContentRow>(&self.db.read, CONTENT_SELECT, CONTENT_FROM)
+            .run::<ContentRow>(&self.db, CONTENT_SELECT, CONTENT_FROM)
             .await?;
         let mut results = Vec::with_capacity(page.items.len());
         for c in &page.items {
@@ -257,7 +253,7 @@ impl Depot {
         let mut q = generic_list_spec().build(self, params)?;
         q.filters.extend(in_repositories(repositories));
         let page = q
-            .run::<ContentRow>(&self.db.read, CONTENT_SELECT, CONTENT_FROM)
+            .run::<ContentRow>(&self.db, CONTENT_SELECT, CONTENT_FROM)
             .await?;
         let results = page
             .items

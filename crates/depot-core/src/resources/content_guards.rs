@@ -229,7 +229,7 @@ impl Depot {
             ));
         }
         let page = q
-            .run::<ContentGuardRow>(&self.db.read, CONTENT_GUARD_COLUMNS, "content_guards")
+            .run::<ContentGuardRow>(&self.db, CONTENT_GUARD_COLUMNS, "content_guards")
             .await?;
         let mut results = Vec::with_capacity(page.items.len());
         for g in &page.items {

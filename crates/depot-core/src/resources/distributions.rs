@@ -198,7 +198,7 @@ impl Depot {
         q.filters
             .push(Filter::Eq("d.pulp_type".into(), def.pulp_type.into()));
         let page = q
-            .run::<DistributionRow>(&self.db.read, DISTRIBUTION_SELECT, DISTRIBUTION_FROM)
+            .run::<DistributionRow>(&self.db, DISTRIBUTION_SELECT, DISTRIBUTION_FROM)
             .await?;
         Ok(Listed::of(&q, &page, |r| render(self, r)))
     }
@@ -223,11 +223,7 @@ impl Depot {
                 if other == bp {
                     errors.add("base_path", "This field must be unique.");
                 } else {
-                    let name: Option<String> =
-                        sqlx::query_scalar("SELECT name FROM distributions WHERE base_path = ?")
-                            .bind(&other)
-                            .fetch_optional(&self.db.read)
-                            .await?;
+                    let name = self.db.distribution_name_at(&other).await?;
                     return Err(CoreError::Invalid(FieldErrors::one(
                         "base_path",
                         format!(
@@ -319,15 +315,10 @@ impl Depot {
         user: Option<i64>,
     ) -> Result<Outcome> {
         let patch = fields::validate(&fields(&ddef.def), body, false)?;
-        if let Some(name) = patch.get("name").and_then(Value::as_str) {
-            let taken: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM distributions WHERE name = ?")
-                    .bind(name)
-                    .fetch_one(&self.db.read)
-                    .await?;
-            if taken > 0 {
-                return Err(CoreError::invalid("name", "This field must be unique."));
-            }
+        if let Some(name) = patch.get("name").and_then(Value::as_str)
+            && self.db.distribution_name_taken(name).await?
+        {
+            return Err(CoreError::invalid("name", "This field must be unique."));
         }
         self.check_distribution(ddef, &patch, None).await?;
         let task = self
@@ -362,15 +353,9 @@ impl Depot {
         merged.extend(patch.clone());
         if let Some(name) = patch.get("name").and_then(Value::as_str)
             && name != row.name
+            && self.db.distribution_name_taken(name).await?
         {
-            let taken: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM distributions WHERE name = ?")
-                    .bind(name)
-                    .fetch_one(&self.db.read)
-                    .await?;
-            if taken > 0 {
-                return Err(CoreError::invalid("name", "This field must be unique."));
-            }
+            return Err(CoreError::invalid("name", "This field must be unique."));
         }
         self.check_distribution(ddef, &merged, Some(id)).await?;
         let mut t = NewTask::new(

@@ -121,7 +121,7 @@ impl Depot {
                 .await?,
         );
         let page = q
-            .run::<RemoteRow>(&self.db.read, REMOTE_COLUMNS, "remotes")
+            .run::<RemoteRow>(&self.db, REMOTE_COLUMNS, "remotes")
             .await?;
         Ok(Listed::of(&q, &page, |r| {
             base_fields(remotes::render(self, r), remotes::COMMON)
@@ -139,7 +139,7 @@ impl Depot {
                 .await?,
         );
         let page = q
-            .run::<RepositoryRow>(&self.db.read, REPOSITORY_SELECT, REPOSITORY_FROM)
+            .run::<RepositoryRow>(&self.db, REPOSITORY_SELECT, REPOSITORY_FROM)
             .await?;
         Ok(Listed::of(&q, &page, |r| {
             base_fields(repositories::render(self, r), repositories::COMMON)
@@ -158,7 +158,7 @@ impl Depot {
         );
         q.filters.push(Filter::Eq("p.complete".into(), 1i64.into()));
         let page = q
-            .run::<PublicationRow>(&self.db.read, PUBLICATION_SELECT, PUBLICATION_FROM)
+            .run::<PublicationRow>(&self.db, PUBLICATION_SELECT, PUBLICATION_FROM)
             .await?;
         let mut results = Vec::with_capacity(page.items.len());
         for p in &page.items {
@@ -186,7 +186,7 @@ impl Depot {
                 .await?,
         );
         let page = q
-            .run::<DistributionRow>(&self.db.read, DISTRIBUTION_SELECT, DISTRIBUTION_FROM)
+            .run::<DistributionRow>(&self.db, DISTRIBUTION_SELECT, DISTRIBUTION_FROM)
             .await?;
         Ok(Listed::of(&q, &page, |d| {
             base_fields(distributions::render(self, d), distributions::COMMON)
@@ -206,7 +206,7 @@ impl Depot {
         );
         q.filters.push(Filter::Eq("v.complete".into(), 1i64.into()));
         let page = q
-            .run::<VersionRow>(&self.db.read, VERSION_SELECT, VERSION_FROM)
+            .run::<VersionRow>(&self.db, VERSION_SELECT, VERSION_FROM)
             .await?;
         Ok(Listed::of(&q, &page, |v| {
             repositories::render_version(self, v)

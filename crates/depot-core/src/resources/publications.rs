@@ -70,11 +70,13 @@ fn content_filter(depot: &Depot, _: &str, v: &str) -> Result<Filter> {
         .filter_map(|h| super::content::content_id_from_href(depot, &h))
         .collect();
     Ok(Filter::Sql(
-        "EXISTS (SELECT 1 FROM repository_content rc WHERE rc.repository_id = v.repository_id \
-         AND rc.version_added <= v.number AND (rc.version_removed IS NULL OR rc.version_removed > v.number) \
-         AND rc.content_id IN (SELECT value FROM json_each(?)))"
-            .into(),
-        vec![serde_json::to_string(&ids).unwrap_or_default().into()],
+        format!(
+            "EXISTS (SELECT 1 FROM repository_content rc WHERE rc.repository_id = v.repository_id \
+             AND rc.version_added <= v.number \
+             AND (rc.version_removed IS NULL OR rc.version_removed > v.number) AND {})",
+            depot_store::list::in_values("rc.content_id", ids.len())
+        ),
+        ids.into_iter().map(Into::into).collect(),
     ))
 }
 
@@ -171,7 +173,7 @@ impl Depot {
             .push(Filter::Eq("p.pulp_type".into(), def.pulp_type.into()));
         q.filters.push(Filter::Eq("p.complete".into(), 1i64.into()));
         let page = q
-            .run::<PublicationRow>(&self.db.read, PUBLICATION_SELECT, PUBLICATION_FROM)
+            .run::<PublicationRow>(&self.db, PUBLICATION_SELECT, PUBLICATION_FROM)
             .await?;
         let mut results = Vec::with_capacity(page.items.len());
         for p in &page.items {

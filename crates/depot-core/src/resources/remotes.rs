@@ -309,7 +309,7 @@ impl Depot {
             def.pulp_type.into(),
         ));
         let page = q
-            .run::<RemoteRow>(&self.db.read, REMOTE_COLUMNS, "remotes")
+            .run::<RemoteRow>(&self.db, REMOTE_COLUMNS, "remotes")
             .await?;
         Ok(Listed::of(&q, &page, |r| render(self, r)))
     }
@@ -381,7 +381,7 @@ impl Depot {
 
     async fn remote_name_taken(&self, name: &str) -> Result<bool> {
         let q = list_spec().build(self, &[("name".into(), name.into())])?;
-        Ok(q.run::<RemoteRow>(&self.db.read, REMOTE_COLUMNS, "remotes")
+        Ok(q.run::<RemoteRow>(&self.db, REMOTE_COLUMNS, "remotes")
             .await?
             .count
             > 0)

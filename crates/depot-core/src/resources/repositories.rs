@@ -135,11 +135,13 @@ fn version_content_filter(_: &Depot, _: &str, v: &str) -> Result<Filter> {
         })
         .collect();
     Ok(Filter::Sql(
-        "EXISTS (SELECT 1 FROM repository_content rc WHERE rc.repository_id = v.repository_id \
-         AND rc.version_added <= v.number AND (rc.version_removed IS NULL OR rc.version_removed > v.number) \
-         AND rc.content_id IN (SELECT value FROM json_each(?)))"
-            .into(),
-        vec![serde_json::to_string(&ids).unwrap_or_default().into()],
+        format!(
+            "EXISTS (SELECT 1 FROM repository_content rc WHERE rc.repository_id = v.repository_id \
+             AND rc.version_added <= v.number \
+             AND (rc.version_removed IS NULL OR rc.version_removed > v.number) AND {})",
+            depot_store::list::in_values("rc.content_id", ids.len())
+        ),
+        ids.into_iter().map(Into::into).collect(),
     ))
 }
 
@@ -288,7 +290,7 @@ impl Depot {
         q.filters
             .push(Filter::Eq("r.pulp_type".into(), def.pulp_type.into()));
         let page = q
-            .run::<RepositoryRow>(&self.db.read, REPOSITORY_SELECT, REPOSITORY_FROM)
+            .run::<RepositoryRow>(&self.db, REPOSITORY_SELECT, REPOSITORY_FROM)
             .await?;
         Ok(Listed::of(&q, &page, |r| render(self, r)))
     }
@@ -594,7 +596,7 @@ impl Depot {
             .push(Filter::Eq("v.repository_id".into(), id.into()));
         q.filters.push(Filter::Eq("v.complete".into(), 1i64.into()));
         let page = q
-            .run::<VersionRow>(&self.db.read, VERSION_SELECT, VERSION_FROM)
+            .run::<VersionRow>(&self.db, VERSION_SELECT, VERSION_FROM)
             .await?;
         Ok(Listed::of(&q, &page, |v| render_version(self, v)))
     }
@@ -641,20 +643,10 @@ impl Depot {
     /// Whether a distribution serves this version (directly, through one of its publications,
     /// or as its repository's latest version).
     pub async fn version_is_protected(&self, v: &VersionRow) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM distributions d WHERE d.repository_version_id = ? \
-             OR d.publication_id IN (SELECT id FROM publications WHERE repository_version_id = ?) \
-             OR (d.repository_id = ? AND ? = (SELECT max(number) FROM repository_versions \
-                 WHERE repository_id = ? AND complete = 1))",
-        )
-        .bind(&v.id)
-        .bind(&v.id)
-        .bind(&v.repository_id)
-        .bind(v.number)
-        .bind(&v.repository_id)
-        .fetch_one(&self.db.read)
-        .await?;
-        Ok(n > 0)
+        Ok(self
+            .db
+            .version_is_distributed(&v.id, &v.repository_id, v.number)
+            .await?)
     }
 
     /// After a new version: delete versions beyond `retain_repo_versions`.

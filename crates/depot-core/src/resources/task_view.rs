@@ -158,18 +158,26 @@ fn reserved(depot: &Depot, which: &str, v: &str) -> Result<Filter> {
         }
     }
     Ok(Filter::Sql(
-        "EXISTS (SELECT 1 FROM json_each(tasks.reserved_resources) r WHERE r.value IN \
-         (SELECT value FROM json_each(?)))"
-            .into(),
-        vec![serde_json::to_string(&prns).unwrap_or_default().into()],
+        format!(
+            "EXISTS (SELECT 1 FROM {} WHERE {})",
+            depot
+                .db
+                .backend()
+                .json_array("tasks.reserved_resources", "r"),
+            depot_store::list::in_values("r.value", prns.len())
+        ),
+        prns.into_iter().map(Into::into).collect(),
     ))
 }
 
-fn created(_: &Depot, _: &str, v: &str) -> Result<Filter> {
+fn created(depot: &Depot, _: &str, v: &str) -> Result<Filter> {
+    let b = depot.db.backend();
     Ok(Filter::Sql(
-        "EXISTS (SELECT 1 FROM json_each(tasks.created_resources) r \
-         WHERE json_extract(r.value, '$.href') = ?)"
-            .into(),
+        format!(
+            "EXISTS (SELECT 1 FROM {} WHERE {} = ?)",
+            b.json_array("tasks.created_resources", "r"),
+            b.json_field("r.value", "href")
+        ),
         vec![strip_origin(v).to_string().into()],
     ))
 }
@@ -188,9 +196,7 @@ impl Depot {
         if let Some(u) = created_by {
             q.filters.push(Filter::Eq("created_by".into(), u.into()));
         }
-        let page = q
-            .run::<TaskRow>(&self.db.read, TASK_COLUMNS, "tasks")
-            .await?;
+        let page = q.run::<TaskRow>(&self.db, TASK_COLUMNS, "tasks").await?;
         Ok(Listed {
             count: page.count,
             results: page
@@ -239,10 +245,7 @@ impl Depot {
         if matches!(t.state.as_str(), "waiting" | "running" | "canceling") {
             return Err(CoreError::Conflict(String::new()));
         }
-        sqlx::query("DELETE FROM tasks WHERE id = ?")
-            .bind(id)
-            .execute(&self.db.write)
-            .await?;
+        self.db.task_delete(id).await?;
         Ok(())
     }
 }

@@ -103,7 +103,7 @@ impl Depot {
         super::restrict(&mut q, "id", visible);
         let page = q
             .run::<UploadRow>(
-                &self.db.read,
+                &self.db,
                 "id, size, completed, pulp_created, pulp_last_updated",
                 "uploads",
             )

@@ -98,16 +98,15 @@ pub fn role_list_spec() -> ListSpec {
         .order(&[("pulp_created", "pulp_created"), ("name", "name")])
 }
 
-fn contains_permission(_: &Depot, expr: &str, v: &str) -> Result<depot_store::Filter> {
+fn contains_permission(depot: &Depot, expr: &str, v: &str) -> Result<depot_store::Filter> {
+    let wanted: Vec<String> = super::list::split_list(v).collect();
     Ok(depot_store::Filter::Sql(
         format!(
-            "EXISTS (SELECT 1 FROM json_each({expr}) p WHERE p.value IN (SELECT value FROM json_each(?)))"
+            "EXISTS (SELECT 1 FROM {} WHERE {})",
+            depot.db.backend().json_array(expr, "p"),
+            depot_store::list::in_values("p.value", wanted.len())
         ),
-        vec![
-            serde_json::to_string(&super::list::split_list(v).collect::<Vec<_>>())
-                .unwrap_or_default()
-                .into(),
-        ],
+        wanted.into_iter().map(Into::into).collect(),
     ))
 }
 
@@ -224,9 +223,7 @@ impl Depot {
 
     pub async fn user_list(&self, params: &[(String, String)]) -> Result<Listed> {
         let q = user_list_spec().build(self, params)?;
-        let page = q
-            .run::<UserRow>(&self.db.read, USER_COLUMNS, "users")
-            .await?;
+        let page = q.run::<UserRow>(&self.db, USER_COLUMNS, "users").await?;
         let mut results = Vec::new();
         for u in &page.items {
             results.push(self.render_user(u).await?);
@@ -387,9 +384,7 @@ impl Depot {
 
     pub async fn group_list(&self, params: &[(String, String)]) -> Result<Listed> {
         let q = group_list_spec().build(self, params)?;
-        let page = q
-            .run::<GroupRow>(&self.db.read, "id, name", "groups")
-            .await?;
+        let page = q.run::<GroupRow>(&self.db, "id, name", "groups").await?;
         Ok(Listed::of(&q, &page, Self::render_group))
     }
 
@@ -438,9 +433,7 @@ impl Depot {
             "id IN (SELECT user_id FROM group_users WHERE group_id = ?)".into(),
             vec![g.id.into()],
         ));
-        let page = q
-            .run::<UserRow>(&self.db.read, USER_COLUMNS, "users")
-            .await?;
+        let page = q.run::<UserRow>(&self.db, USER_COLUMNS, "users").await?;
         let results = page
             .items
             .iter()
@@ -504,9 +497,7 @@ impl Depot {
 
     pub async fn role_list(&self, params: &[(String, String)]) -> Result<Listed> {
         let q = role_list_spec().build(self, params)?;
-        let page = q
-            .run::<RoleRow>(&self.db.read, ROLE_COLUMNS, "roles")
-            .await?;
+        let page = q.run::<RoleRow>(&self.db, ROLE_COLUMNS, "roles").await?;
         Ok(Listed::of(&q, &page, Self::render_role))
     }
 
@@ -636,7 +627,7 @@ impl Depot {
             .push(depot_store::Filter::Eq(format!("a.{column}"), hid.into()));
         let page = q
             .run::<AssignmentRow>(
-                &self.db.read,
+                &self.db,
                 &assignment_select(column),
                 &format!("{table} a JOIN roles r ON r.id = a.role_id"),
             )

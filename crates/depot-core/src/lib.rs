@@ -39,6 +39,9 @@ pub struct Config {
     pub workers: usize,
     /// The key file for secrets at rest (created when missing).
     pub secret_key_file: PathBuf,
+    /// The metadata database (`sqlite:...`, `postgres://...`); `None`: SQLite in the data
+    /// directory.
+    pub database: Option<String>,
 }
 
 pub const CONTENT_PATH_PREFIX: &str = "/pulp/content/";
@@ -71,7 +74,10 @@ impl Depot {
     /// task scheduler (see [`Depot::start_workers`]).
     pub async fn open(config: Config, plugins: Vec<Plugin>) -> Result<Arc<Depot>> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let db = Db::open(&config.data_dir.join("depot.sqlite3")).await?;
+        let db = match &config.database {
+            Some(url) => Db::connect(url).await?,
+            None => Db::open(&config.data_dir.join("depot.sqlite3")).await?,
+        };
         let blobs = BlobStore::open(&config.data_dir)?;
         let mut all = vec![core_tasks::plugin()];
         all.extend(plugins);

@@ -120,6 +120,7 @@ async fn every_body_field_reads_the_same_in_json_form_and_multipart() {
             content_origin: "http://127.0.0.1:1".into(),
             workers: 1,
             secret_key_file: tmp.path().join("secrets.key"),
+            database: None,
         },
         vec![depot_file::plugin(), depot_rpm::plugin()],
     )
@@ -213,6 +214,7 @@ async fn absent_and_blank_fields_in_forms() {
             content_origin: "http://127.0.0.1:1".into(),
             workers: 1,
             secret_key_file: tmp.path().join("secrets.key"),
+            database: None,
         },
         vec![],
     )

@@ -11,6 +11,11 @@ use crate::sql::{Builder, Tx, query, query_as, query_scalar};
 use crate::blobs::ExpectedDigests;
 use crate::{Db, Result, new_id, now};
 
+/// A published file replaces the one at its path (later rows of one publication win).
+pub(crate) const PUBLISHED_FILE_UPSERT: &str = " ON CONFLICT (publication_id, relative_path) \
+     DO UPDATE SET content_artifact_id = excluded.content_artifact_id, \
+     artifact_id = excluded.artifact_id";
+
 /// A unit as declared by a sync, an upload or a modify.
 #[derive(Clone, Debug)]
 pub struct NewUnit {
@@ -173,6 +178,12 @@ impl Db {
     ) -> Result<Vec<String>> {
         let mut tx = self.write.begin().await?;
         let t = now();
+        // two declarations of the same new unit must not both insert it
+        let types: std::collections::BTreeSet<&str> =
+            units.iter().map(|u| u.pulp_type.as_str()).collect();
+        for pulp_type in types {
+            tx.serialize(&format!("declare:{pulp_type}")).await?;
+        }
 
         // 1. existing units by natural key
         let mut ids: HashMap<(String, String), String> = HashMap::new();
@@ -347,10 +358,11 @@ impl Db {
             .collect();
         for chunk in fragments.chunks(CHUNK) {
             let mut qb: Builder =
-                Builder::new("INSERT OR IGNORE INTO content_metadata (content_id, kind, body) ");
+                Builder::new("INSERT INTO content_metadata (content_id, kind, body) ");
             qb.push_values(chunk, |mut b, (id, kind, body)| {
                 b.push_bind(*id).push_bind(*kind).push_bind(*body);
             });
+            qb.push(" ON CONFLICT DO NOTHING");
             qb.build().execute(&mut tx).await?;
         }
 
@@ -358,10 +370,11 @@ impl Db {
         if let Some(task) = stage_for {
             for chunk in content_ids.chunks(CHUNK) {
                 let mut qb: Builder =
-                    Builder::new("INSERT OR IGNORE INTO sync_staging (task_id, content_id) ");
+                    Builder::new("INSERT INTO sync_staging (task_id, content_id) ");
                 qb.push_values(chunk, |mut b, cid| {
                     b.push_bind(task).push_bind(cid);
                 });
+                qb.push(" ON CONFLICT DO NOTHING");
                 qb.build().execute(&mut tx).await?;
             }
         }
@@ -433,7 +446,13 @@ impl Db {
         let t = now();
         let mut tx = self.write.begin().await?;
         let mut ids: HashMap<String, String> = HashMap::new();
-        for chunk in done.chunks(CHUNK / 2) {
+        // one row per digest: an upsert may not touch a row twice (PostgreSQL refuses)
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<&(String, crate::Digests)> = done
+            .iter()
+            .filter(|(_, d)| seen.insert(&d.sha256))
+            .collect();
+        for chunk in unique.chunks(CHUNK / 2) {
             let mut qb: Builder = Builder::new(
                 "INSERT INTO artifacts (id, sha256, size, sha224, sha384, sha512, pulp_created, \
                  pulp_last_updated) ",
@@ -580,7 +599,8 @@ impl Db {
         number: i64,
         path: &str,
     ) -> Result<Option<ServedFile>> {
-        Ok(query_as(
+        let b = self.backend();
+        Ok(query_as(format!(
             "SELECT ca.relative_path, ca.id AS content_artifact_id, \
              a.sha256 AS artifact_sha256, a.size AS artifact_size, \
              a.pulp_created AS artifact_created, \
@@ -588,13 +608,15 @@ impl Db {
                AS remote_size, \
              c.pulp_created AS content_created \
              FROM content_artifacts ca \
-             CROSS JOIN repository_content rc ON rc.content_id = ca.content_id \
+             {} repository_content rc ON rc.content_id = ca.content_id \
              JOIN content c ON c.id = ca.content_id \
              LEFT JOIN artifacts a ON a.id = ca.artifact_id \
-             WHERE ca.relative_path = ? AND rc.repository_id = ? AND +rc.version_added <= ? \
+             WHERE ca.relative_path = ? AND rc.repository_id = ? AND {} <= ? \
                AND (rc.version_removed IS NULL OR rc.version_removed > ?) \
              LIMIT 1",
-        )
+            b.ordered_join(),
+            b.no_index("rc.version_added")
+        ))
         .bind(path)
         .bind(repository_id)
         .bind(number)
@@ -695,7 +717,7 @@ impl Db {
         let mut tx = self.write.begin().await?;
         Self::insert_files(&mut tx, id, files).await?;
         query(
-            "UPDATE publications SET complete = 1, pulp_created = ?, pulp_last_updated = ? \
+            "UPDATE publications SET complete = TRUE, pulp_created = ?, pulp_last_updated = ? \
              WHERE id = ?",
         )
         .bind(now())
@@ -713,12 +735,12 @@ impl Db {
         let mut tx = self.write.begin().await?;
         query(
             "DELETE FROM published_files WHERE publication_id IN \
-             (SELECT id FROM publications WHERE id = ? AND complete = 0)",
+             (SELECT id FROM publications WHERE id = ? AND complete = FALSE)",
         )
         .bind(id)
         .execute(&mut tx)
         .await?;
-        query("DELETE FROM publications WHERE id = ? AND complete = 0")
+        query("DELETE FROM publications WHERE id = ? AND complete = FALSE")
             .bind(id)
             .execute(&mut tx)
             .await?;
@@ -750,7 +772,7 @@ impl Db {
         publication_id: &str,
         v: &VersionFiles,
     ) -> Result<()> {
-        query(Db::version_files_sql(&v.layout))
+        query(Db::version_files_sql(tx.backend(), &v.layout))
             .bind(publication_id)
             .bind("primary")
             .bind(&v.repository_id)
@@ -770,7 +792,7 @@ impl Db {
     ) -> Result<()> {
         for chunk in files.chunks(CHUNK) {
             let mut qb: Builder = Builder::new(
-                "INSERT OR REPLACE INTO published_files (publication_id, relative_path, \
+                "INSERT INTO published_files (publication_id, relative_path, \
                  content_artifact_id, artifact_id) ",
             );
             qb.push_values(chunk, |mut b, (rp, ca, a)| {
@@ -779,6 +801,7 @@ impl Db {
                     .push_bind(ca)
                     .push_bind(a);
             });
+            qb.push(PUBLISHED_FILE_UPSERT);
             qb.build().execute(&mut *tx).await?;
         }
         Ok(())
@@ -847,11 +870,12 @@ impl Db {
     ) -> Result<(u64, u64, Vec<String>)> {
         let only_json = only.map(|ids| serde_json::to_string(ids).expect("ids serialize"));
         let mut tx = self.write.begin().await?;
-        let units = query(
+        let units = query(format!(
             "DELETE FROM content WHERE pulp_created < ? \
-             AND (? IS NULL OR id IN (SELECT value FROM json_each(?))) AND NOT EXISTS \
+             AND (? IS NULL OR id IN (SELECT j.value FROM {})) AND NOT EXISTS \
              (SELECT 1 FROM repository_content rc WHERE rc.content_id = content.id)",
-        )
+            self.backend().json_array("?", "j")
+        ))
         .bind(older_than)
         .bind(&only_json)
         .bind(&only_json)

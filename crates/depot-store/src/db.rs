@@ -130,7 +130,7 @@ impl Db {
 
     /// Whether the database answers (for `/status/`).
     pub async fn ping(&self) -> bool {
-        query_scalar::<i64>("SELECT 1")
+        query_scalar::<i64>("SELECT CAST(1 AS BIGINT)")
             .fetch_one(&self.read)
             .await
             .is_ok()

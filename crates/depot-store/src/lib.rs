@@ -51,13 +51,22 @@ impl StoreError {
         if let sqlx::Error::Database(db) = &e
             && db.is_unique_violation()
         {
-            // SQLite says "UNIQUE constraint failed: remotes.name"
-            let column = db
-                .message()
-                .rsplit('.')
-                .next()
-                .unwrap_or("name")
-                .to_string();
+            let column = match (db.constraint(), db.table()) {
+                // PostgreSQL names the constraint: "remotes_name_key" on table "remotes"
+                (Some(c), Some(t)) => c
+                    .strip_prefix(t)
+                    .and_then(|c| c.strip_prefix('_'))
+                    .and_then(|c| c.strip_suffix("_key"))
+                    .unwrap_or("name")
+                    .to_string(),
+                // SQLite says "UNIQUE constraint failed: remotes.name"
+                _ => db
+                    .message()
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or("name")
+                    .to_string(),
+            };
             return StoreError::Unique { column };
         }
         StoreError::Sql(e)

@@ -1,7 +1,7 @@
 //! Per-unit metadata fragments (`content_metadata`): what a content type stores at sync or
 //! upload time so that publishing streams them out.
 
-use crate::sql::{Builder, query_as, query_scalar};
+use crate::sql::{Backend, Builder, query_as, query_scalar};
 
 use crate::{Db, Result};
 
@@ -45,12 +45,17 @@ impl PathLayout {
 
 /// The units of a version a metadata file is written from, as SQL (`rc`, `c`, `m` bound):
 /// bind kind, repository id, number, number, pulp type, units to leave out (JSON list).
-const VERSION_UNITS: &str = "FROM repository_content rc \
-     JOIN content c ON c.id = rc.content_id \
-     LEFT JOIN content_metadata m ON m.content_id = c.id AND m.kind = ? \
-     WHERE rc.repository_id = ? AND rc.version_added <= ? \
-       AND (rc.version_removed IS NULL OR rc.version_removed > ?) \
-       AND c.pulp_type = ? AND c.id NOT IN (SELECT value FROM json_each(?))";
+fn version_units(b: Backend) -> String {
+    format!(
+        "FROM repository_content rc \
+         JOIN content c ON c.id = rc.content_id \
+         LEFT JOIN content_metadata m ON m.content_id = c.id AND m.kind = ? \
+         WHERE rc.repository_id = ? AND rc.version_added <= ? \
+           AND (rc.version_removed IS NULL OR rc.version_removed > ?) \
+           AND c.pulp_type = ? AND c.id NOT IN (SELECT j.value FROM {})",
+        b.json_array("?", "j")
+    )
+}
 
 impl Db {
     /// How many units of each type a version holds (one walk of the version).
@@ -82,10 +87,13 @@ impl Db {
         number: i64,
         pulp_type: &str,
     ) -> Result<Vec<String>> {
+        let b = self.backend();
         Ok(query_scalar(format!(
             "SELECT id FROM (SELECT c.id, row_number() OVER \
-               (PARTITION BY json_extract(c.data, '$.relative_path') ORDER BY c.id) AS n \
-             {VERSION_UNITS}) WHERE n > 1"
+               (PARTITION BY {} ORDER BY c.id) AS n \
+             {}) AS units WHERE n > 1",
+            b.json_field("c.data", "relative_path"),
+            version_units(b)
         ))
         .bind("")
         .bind(repository_id)
@@ -107,7 +115,8 @@ impl Db {
         skip: &[String],
     ) -> Result<i64> {
         Ok(query_scalar(format!(
-            "SELECT count(*) {VERSION_UNITS} AND m.content_id IS NULL"
+            "SELECT count(*) {} AND m.content_id IS NULL",
+            version_units(self.backend())
         ))
         .bind(kind)
         .bind(repository_id)
@@ -140,20 +149,27 @@ impl Db {
         after: &str,
         limit: i64,
     ) -> Result<Option<(Vec<u8>, String)>> {
+        let b = self.backend();
         let (piece, separator) = match location {
-            None => ("m.body".to_string(), "x'0a'"),
+            None => ("m.body".to_string(), b.bytes("0a")),
             Some(layout) => (
                 format!(
-                    "CAST({} AS BLOB) || x'01' || m.body",
-                    layout.sql("json_extract(c.data, '$.relative_path')")
+                    "{} || {} || m.body",
+                    b.text_bytes(&layout.sql(&b.json_field("c.data", "relative_path"))),
+                    b.bytes("01")
                 ),
-                "x'02'",
+                b.bytes("02"),
             ),
         };
+        let joined = match b {
+            Backend::Sqlite => format!("CAST(group_concat(piece, {separator}) AS BLOB)"),
+            Backend::Postgres => format!("string_agg(piece, {separator} ORDER BY id)"),
+        };
         let row: Option<(Option<Vec<u8>>, Option<String>)> = query_as(format!(
-            "SELECT CAST(group_concat(piece, {separator}) AS BLOB), max(id) FROM \
-             (SELECT rc.content_id AS id, {piece} AS piece {VERSION_UNITS} \
-              AND rc.content_id > ? ORDER BY rc.content_id LIMIT ?)"
+            "SELECT {joined}, max(id) FROM \
+             (SELECT rc.content_id AS id, {piece} AS piece {} \
+              AND rc.content_id > ? ORDER BY rc.content_id LIMIT ?) AS page",
+            version_units(b)
         ))
         .bind(kind)
         .bind(repository_id)
@@ -174,14 +190,16 @@ impl Db {
     /// The statement that publishes a version's units of `pulp_type` at their layout's paths
     /// (with their first content artifact), run inside `publication_begin`. Rows go in
     /// path order, so the primary key grows at its end instead of splitting pages all over.
-    pub(crate) fn version_files_sql(layout: &PathLayout) -> String {
-        let path = layout.sql("json_extract(c.data, '$.relative_path')");
+    pub(crate) fn version_files_sql(b: Backend, layout: &PathLayout) -> String {
+        let path = layout.sql(&b.json_field("c.data", "relative_path"));
         format!(
-            "INSERT OR REPLACE INTO published_files (publication_id, relative_path, \
+            "INSERT INTO published_files (publication_id, relative_path, \
                content_artifact_id, artifact_id) \
              SELECT ?, {path} AS path, (SELECT ca.id FROM content_artifacts ca \
                WHERE ca.content_id = c.id ORDER BY ca.relative_path LIMIT 1), NULL \
-             {VERSION_UNITS} ORDER BY path"
+             {} ORDER BY path{}",
+            version_units(b),
+            crate::content::PUBLISHED_FILE_UPSERT
         )
     }
 
@@ -205,16 +223,18 @@ impl Db {
                 b.push_bind(prefix).push_bind(body);
             });
             qb.push(
-                ") INSERT OR IGNORE INTO content_metadata (content_id, kind, body) \
+                ") INSERT INTO content_metadata (content_id, kind, body) \
                  SELECT c.id, ",
             )
             .push_bind(kind)
             // CROSS JOIN keeps the prefixes as the outer loop, each a range search on
             // (pulp_type, natural_key); with a plain JOIN SQLite 3.46 scans every unit per
-            // prefix instead (0.5 s per batch of 300 at 20,000 packages).
-            .push(", p.body FROM p CROSS JOIN content c ON c.pulp_type = ")
+            // prefix instead (0.5 s per batch of 300 at 20,000 packages). The WHERE (not ON)
+            // keeps SQLite from reading the upsert's ON as the join's.
+            .push(", p.body FROM p CROSS JOIN content c WHERE c.pulp_type = ")
             .push_bind(pulp_type)
-            .push(" AND c.natural_key >= p.k AND c.natural_key < p.k || '\u{10FFFF}'");
+            .push(" AND c.natural_key >= p.k AND c.natural_key < p.k || '\u{10FFFF}'")
+            .push(" ON CONFLICT DO NOTHING");
             n += qb.build().execute(&mut tx).await?.rows_affected();
         }
         tx.commit().await?;
@@ -234,7 +254,7 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<MetadataRow>> {
         Ok(query_as(
-            "SELECT c.id AS content_id, c.data, coalesce(m.body, x'') AS body, \
+            "SELECT c.id AS content_id, c.data, coalesce(m.body, ?) AS body, \
                (SELECT ca.id FROM content_artifacts ca WHERE ca.content_id = c.id \
                 ORDER BY ca.relative_path LIMIT 1) AS content_artifact_id \
              FROM repository_content rc \
@@ -245,6 +265,7 @@ impl Db {
                AND c.pulp_type = ? AND rc.content_id > ? \
              ORDER BY rc.content_id LIMIT ?",
         )
+        .bind(Vec::<u8>::new())
         .bind(kind)
         .bind(repository_id)
         .bind(number)

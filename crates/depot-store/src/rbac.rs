@@ -95,7 +95,7 @@ impl Db {
         let id: i64 = query_scalar(
             "INSERT INTO users (username, password_hash, first_name, last_name, email, \
              is_superuser, is_staff, is_active, date_joined, pulp_last_updated) \
-             VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?) RETURNING id",
+             VALUES (?, ?, ?, ?, ?, FALSE, ?, ?, ?, ?) RETURNING id",
         )
         .bind(username)
         .bind(password_hash)
@@ -223,7 +223,7 @@ impl Db {
     }
 
     pub async fn group_add_user(&self, group_id: i64, user_id: i64) -> Result<()> {
-        query("INSERT OR IGNORE INTO group_users (group_id, user_id) VALUES (?, ?)")
+        query("INSERT INTO group_users (group_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
             .bind(group_id)
             .bind(user_id)
             .execute(&self.write)
@@ -255,9 +255,9 @@ impl Db {
         let t = now();
         query(
             "INSERT INTO roles (id, name, description, permissions, locked, pulp_created, \
-             pulp_last_updated) VALUES (?, ?, ?, ?, 1, ?, ?) \
+             pulp_last_updated) VALUES (?, ?, ?, ?, TRUE, ?, ?) \
              ON CONFLICT (name) DO UPDATE SET description = excluded.description, \
-             permissions = excluded.permissions, locked = 1",
+             permissions = excluded.permissions, locked = TRUE",
         )
         .bind(new_id())
         .bind(name)
@@ -281,7 +281,7 @@ impl Db {
         let id = new_id();
         query(
             "INSERT INTO roles (id, name, description, permissions, locked, pulp_created, \
-             pulp_last_updated) VALUES (?, ?, ?, ?, 0, ?, ?)",
+             pulp_last_updated) VALUES (?, ?, ?, ?, FALSE, ?, ?)",
         )
         .bind(&id)
         .bind(name)
@@ -343,7 +343,7 @@ impl Db {
     /// Every permission any role names (to validate custom roles).
     pub async fn known_permissions(&self) -> Result<Vec<String>> {
         Ok(query_scalar(
-            "SELECT DISTINCT p.value FROM roles r, json_each(r.permissions) p WHERE r.locked = 1",
+            "SELECT DISTINCT p.value FROM roles r, json_each(r.permissions) p WHERE r.locked = TRUE",
         )
         .fetch_all(&self.read)
         .await?)
@@ -392,8 +392,8 @@ impl Db {
     ) -> Result<bool> {
         let (table, column, holder_id) = holder.table();
         let done = query(format!(
-            "DELETE FROM {table} WHERE {column} = ? AND role_id = ? AND object_type IS ? \
-             AND object_id IS ?"
+            "DELETE FROM {table} WHERE {column} = ? AND role_id = ? \
+             AND object_type IS NOT DISTINCT FROM ? AND object_id IS NOT DISTINCT FROM ?"
         ))
         .bind(holder_id)
         .bind(role_id)
@@ -521,7 +521,7 @@ impl Db {
         object: Option<(&str, &str)>,
     ) -> Result<bool> {
         let found: Option<i64> = query_scalar(format!(
-            "SELECT 1 FROM roles r JOIN ({HELD}) a ON a.role_id = r.id \
+            "SELECT CAST(1 AS BIGINT) FROM roles r JOIN ({HELD}) a ON a.role_id = r.id \
              WHERE EXISTS (SELECT 1 FROM json_each(r.permissions) p WHERE p.value = ?) \
              AND (a.object_type IS NULL OR (a.object_type = ? AND a.object_id = ?)) LIMIT 1"
         ))

@@ -140,7 +140,7 @@ pub const REPOSITORY_SELECT: &str = "r.id, r.pulp_type, r.name, r.description, \
      r.retain_repo_versions, r.retain_checkpoints, r.remote_id, rm.pulp_type AS remote_type, \
      r.pulp_labels, r.extra, r.next_version, \
      (SELECT coalesce(max(number), 0) FROM repository_versions v \
-        WHERE v.repository_id = r.id AND v.complete = 1) AS latest_version, \
+        WHERE v.repository_id = r.id AND v.complete = TRUE) AS latest_version, \
      r.pulp_created, r.pulp_last_updated";
 pub const REPOSITORY_FROM: &str = "repositories r LEFT JOIN remotes rm ON rm.id = r.remote_id";
 
@@ -299,7 +299,7 @@ impl Db {
         .map_err(unique)?;
         query(
             "INSERT INTO repository_versions (id, repository_id, number, complete, \
-             content_summary, pulp_created, pulp_last_updated) VALUES (?, ?, 0, 1, ?, ?, ?)",
+             content_summary, pulp_created, pulp_last_updated) VALUES (?, ?, 0, TRUE, ?, ?, ?)",
         )
         .bind(crate::new_id())
         .bind(&r.id)
@@ -387,7 +387,7 @@ impl Db {
     ) -> Result<Option<PublicationRow>> {
         Ok(query_as(format!(
             "SELECT {PUBLICATION_SELECT} FROM {PUBLICATION_FROM} \
-             WHERE p.repository_version_id = ? AND p.complete = 1 \
+             WHERE p.repository_version_id = ? AND p.complete = TRUE \
              ORDER BY p.pulp_created DESC LIMIT 1"
         ))
         .bind(version_id)
@@ -465,10 +465,11 @@ impl Db {
     /// Base paths that start with `prefix` (for listing a path above distributions). Hidden
     /// and guarded distributions are left out: a listing must not reveal them.
     pub async fn distribution_base_paths_under(&self, prefix: &str) -> Result<Vec<String>> {
-        Ok(query_scalar(
-            "SELECT base_path FROM distributions WHERE hidden = 0 \
-             AND content_guard_id IS NULL AND substr(base_path, 1, ?) = ? ORDER BY base_path",
-        )
+        Ok(query_scalar(format!(
+            "SELECT base_path FROM distributions WHERE hidden = FALSE \
+             AND content_guard_id IS NULL AND {} = ? ORDER BY base_path",
+            self.backend().prefix("base_path", "?")
+        ))
         .bind(prefix.chars().count() as i64)
         .bind(prefix)
         .fetch_all(&self.read)
@@ -482,7 +483,7 @@ impl Db {
         except_id: Option<&str>,
     ) -> Result<Option<String>> {
         Ok(query_scalar(
-            "SELECT base_path FROM distributions WHERE id IS NOT ? AND ( \
+            "SELECT base_path FROM distributions WHERE id IS DISTINCT FROM ? AND ( \
                base_path = ? OR substr(?, 1, length(base_path) + 1) = base_path || '/' \
                OR substr(base_path, 1, length(?) + 1) = ? || '/') LIMIT 1",
         )
@@ -767,8 +768,8 @@ impl Db {
 
     pub async fn upload_add_chunk(&self, id: &str, offset: i64, size: i64) -> Result<()> {
         query(
-            "INSERT INTO upload_chunks (upload_id, offset, size) VALUES (?, ?, ?) \
-             ON CONFLICT (upload_id, offset) DO UPDATE SET size = excluded.size",
+            "INSERT INTO upload_chunks (upload_id, \"offset\", size) VALUES (?, ?, ?) \
+             ON CONFLICT (upload_id, \"offset\") DO UPDATE SET size = excluded.size",
         )
         .bind(id)
         .bind(offset)
@@ -785,12 +786,12 @@ impl Db {
 
     /// (offset, size) of every received chunk, in order.
     pub async fn upload_chunks(&self, id: &str) -> Result<Vec<(i64, i64)>> {
-        Ok(
-            query_as("SELECT offset, size FROM upload_chunks WHERE upload_id = ? ORDER BY offset")
-                .bind(id)
-                .fetch_all(&self.read)
-                .await?,
+        Ok(query_as(
+            "SELECT \"offset\", size FROM upload_chunks WHERE upload_id = ? ORDER BY \"offset\"",
         )
+        .bind(id)
+        .fetch_all(&self.read)
+        .await?)
     }
 
     pub async fn upload_delete(&self, id: &str) -> Result<()> {

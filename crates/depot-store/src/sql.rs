@@ -82,6 +82,32 @@ impl Backend {
         }
     }
 
+    /// A byte-string constant, from hex digits.
+    pub fn bytes(self, hex: &str) -> String {
+        debug_assert!(hex.chars().all(|c| c.is_ascii_hexdigit()));
+        match self {
+            Backend::Sqlite => format!("x'{hex}'"),
+            Backend::Postgres => format!("'\\x{hex}'::bytea"),
+        }
+    }
+
+    /// The UTF-8 bytes of a text expression.
+    pub fn text_bytes(self, expr: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("CAST({expr} AS BLOB)"),
+            Backend::Postgres => format!("convert_to({expr}, 'UTF8')"),
+        }
+    }
+
+    /// A join that SQLite's planner must keep in the written order (`CROSS JOIN`);
+    /// PostgreSQL plans an ordinary join.
+    pub fn ordered_join(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "CROSS JOIN",
+            Backend::Postgres => "JOIN",
+        }
+    }
+
     /// Unary plus on a column stops SQLite's planner from using its index; PostgreSQL has
     /// no such operator on text (and plans by statistics instead).
     pub fn no_index(self, column: &str) -> String {
@@ -148,6 +174,19 @@ impl Tx {
             Tx::Sqlite(_) => Backend::Sqlite,
             Tx::Postgres(_) => Backend::Postgres,
         }
+    }
+
+    /// Hold `key` until this transaction ends, so transactions of any process that take the
+    /// same key run one after another (what SQLite's single writer gives for free). Keys are
+    /// taken in the order given; take several in sorted order.
+    pub async fn serialize(&mut self, key: &str) -> Result<(), sqlx::Error> {
+        if let Tx::Postgres(t) = self {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(())
     }
 }
 

@@ -187,14 +187,14 @@ impl Db {
         query("DELETE FROM sync_staging").execute(&mut tx).await?;
         query(
             "DELETE FROM published_files WHERE publication_id IN \
-             (SELECT id FROM publications WHERE complete = 0)",
+             (SELECT id FROM publications WHERE complete = FALSE)",
         )
         .execute(&mut tx)
         .await?;
-        query("DELETE FROM publications WHERE complete = 0")
+        query("DELETE FROM publications WHERE complete = FALSE")
             .execute(&mut tx)
             .await?;
-        query("DELETE FROM repository_versions WHERE complete = 0")
+        query("DELETE FROM repository_versions WHERE complete = FALSE")
             .execute(&mut tx)
             .await?;
         tx.commit().await?;

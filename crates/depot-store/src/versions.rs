@@ -58,7 +58,7 @@ impl Db {
     ) -> Result<Option<VersionRow>> {
         Ok(query_as(format!(
             "SELECT {VERSION_SELECT} FROM {VERSION_FROM} \
-             WHERE v.repository_id = ? AND v.number = ? AND v.complete = 1"
+             WHERE v.repository_id = ? AND v.number = ? AND v.complete = TRUE"
         ))
         .bind(repository_id)
         .bind(number)
@@ -68,7 +68,7 @@ impl Db {
 
     pub async fn version_by_id(&self, id: &str) -> Result<Option<VersionRow>> {
         Ok(query_as(format!(
-            "SELECT {VERSION_SELECT} FROM {VERSION_FROM} WHERE v.id = ? AND v.complete = 1"
+            "SELECT {VERSION_SELECT} FROM {VERSION_FROM} WHERE v.id = ? AND v.complete = TRUE"
         ))
         .bind(id)
         .fetch_optional(&self.read)
@@ -78,7 +78,7 @@ impl Db {
     pub async fn version_latest(&self, repository_id: &str) -> Result<Option<VersionRow>> {
         Ok(query_as(format!(
             "SELECT {VERSION_SELECT} FROM {VERSION_FROM} \
-             WHERE v.repository_id = ? AND v.complete = 1 ORDER BY v.number DESC LIMIT 1"
+             WHERE v.repository_id = ? AND v.complete = TRUE ORDER BY v.number DESC LIMIT 1"
         ))
         .bind(repository_id)
         .fetch_optional(&self.read)
@@ -93,9 +93,10 @@ impl Db {
         number: i64,
     ) -> Result<()> {
         query(
-            "INSERT OR IGNORE INTO sync_staging (task_id, content_id) \
+            "INSERT INTO sync_staging (task_id, content_id) \
              SELECT ?, content_id FROM repository_content WHERE repository_id = ? \
-             AND version_added <= ? AND (version_removed IS NULL OR version_removed > ?)",
+             AND version_added <= ? AND (version_removed IS NULL OR version_removed > ?) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(task_id)
         .bind(repository_id)
@@ -109,11 +110,11 @@ impl Db {
     pub async fn stage_content(&self, task_id: &str, content_ids: &[String]) -> Result<()> {
         let mut tx = self.write.begin().await?;
         for chunk in content_ids.chunks(400) {
-            let mut qb: Builder =
-                Builder::new("INSERT OR IGNORE INTO sync_staging (task_id, content_id) ");
+            let mut qb: Builder = Builder::new("INSERT INTO sync_staging (task_id, content_id) ");
             qb.push_values(chunk, |mut b, cid| {
                 b.push_bind(task_id).push_bind(cid);
             });
+            qb.push(" ON CONFLICT DO NOTHING");
             qb.build().execute(&mut tx).await?;
         }
         tx.commit().await?;
@@ -188,7 +189,7 @@ impl Db {
         let mut tx = self.write.begin().await?;
         let latest: i64 = query_scalar(
             "SELECT coalesce(max(number), 0) FROM repository_versions \
-             WHERE repository_id = ? AND complete = 1",
+             WHERE repository_id = ? AND complete = TRUE",
         )
         .bind(repository_id)
         .fetch_one(&mut tx)
@@ -201,9 +202,9 @@ impl Db {
 
         if let Some(key) = repo_key {
             let dups: Vec<(String, i64)> = query_as(
-                "SELECT json_extract(c.data, ?) AS k, count(*) FROM sync_staging s \
-                 JOIN content c ON c.id = s.content_id WHERE s.task_id = ? \
-                 GROUP BY k HAVING count(*) > 1 AND k IS NOT NULL LIMIT 5",
+                "SELECT k, n FROM (SELECT json_extract(c.data, ?) AS k, count(*) AS n \
+                 FROM sync_staging s JOIN content c ON c.id = s.content_id WHERE s.task_id = ? \
+                 GROUP BY 1) AS g WHERE n > 1 AND k IS NOT NULL LIMIT 5",
             )
             .bind(key)
             .bind(task_id)
@@ -329,7 +330,7 @@ impl Db {
         query(
             "INSERT INTO repository_versions (id, repository_id, number, base_version_id, \
              complete, content_summary, pulp_created, pulp_last_updated) \
-             VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, TRUE, ?, ?, ?)",
         )
         .bind(new_id())
         .bind(repository_id)
@@ -358,7 +359,7 @@ impl Db {
     pub async fn version_delete(&self, repository_id: &str, number: i64) -> Result<()> {
         let mut tx = self.write.begin().await?;
         let count: i64 = query_scalar(
-            "SELECT count(*) FROM repository_versions WHERE repository_id = ? AND complete = 1",
+            "SELECT count(*) FROM repository_versions WHERE repository_id = ? AND complete = TRUE",
         )
         .bind(repository_id)
         .fetch_one(&mut tx)
@@ -380,7 +381,7 @@ impl Db {
         .ok_or(StoreError::NotFound)?;
         let next: Option<i64> = query_scalar(
             "SELECT min(number) FROM repository_versions WHERE repository_id = ? AND number > ? \
-             AND complete = 1",
+             AND complete = TRUE",
         )
         .bind(repository_id)
         .bind(number)
@@ -472,7 +473,7 @@ impl Db {
     /// Numbers of complete versions, newest first.
     pub async fn version_numbers(&self, repository_id: &str) -> Result<Vec<i64>> {
         Ok(query_scalar(
-            "SELECT number FROM repository_versions WHERE repository_id = ? AND complete = 1 \
+            "SELECT number FROM repository_versions WHERE repository_id = ? AND complete = TRUE \
              ORDER BY number DESC",
         )
         .bind(repository_id)

@@ -12,6 +12,60 @@ use serde_json::Value;
 
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
 
+/// The PostgreSQL server the suite runs against instead of SQLite, when set: a URL without
+/// a database name (`postgres://user@127.0.0.1:5432`). `scripts/test` starts one.
+pub const POSTGRES_ENV: &str = "DEPOT_TEST_POSTGRES";
+
+/// The metadata database of the depot on `data_dir`: `None` (SQLite in the data directory)
+/// unless the suite runs on PostgreSQL, where each data directory gets a database of its
+/// own, created on first use (so a restart on the same directory finds its data).
+pub fn database_for(data_dir: &Path) -> Option<String> {
+    let server = std::env::var(POSTGRES_ENV).ok().filter(|s| !s.is_empty())?;
+    let server = server.trim_end_matches('/');
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(data_dir.to_string_lossy().as_bytes());
+    let name = format!("depot_{}", &hex::encode(digest)[..20]);
+    let psql = crate::tools::require("psql", "PSQL");
+    let out = Command::new(&psql)
+        .arg(format!("{server}/postgres"))
+        .args(["-v", "ON_ERROR_STOP=1", "-qAtc"])
+        .arg(format!(
+            "SELECT 1 FROM pg_database WHERE datname = '{name}'"
+        ))
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql cannot reach {server}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if String::from_utf8_lossy(&out.stdout).trim() != "1" {
+        let out = Command::new(&psql)
+            .arg(format!("{server}/postgres"))
+            .args(["-v", "ON_ERROR_STOP=1", "-qc"])
+            .arg(format!("CREATE DATABASE {name}"))
+            .output()
+            .expect("run psql");
+        let err = String::from_utf8_lossy(&out.stderr);
+        // two processes may race to create it
+        assert!(
+            out.status.success() || err.contains("already exists"),
+            "cannot create database {name}: {err}"
+        );
+    }
+    Some(format!("{server}/{name}"))
+}
+
+/// A `depot` command for the depot on `data_dir`, pointed at its metadata database.
+pub fn depot_command(binary: impl AsRef<std::ffi::OsStr>, data_dir: &Path) -> Command {
+    let mut cmd = Command::new(binary);
+    match database_for(data_dir) {
+        Some(url) => cmd.env("DEPOT_DATABASE_URL", url),
+        None => cmd.env_remove("DEPOT_DATABASE_URL"),
+    };
+    cmd
+}
+
 /// A running depot server.
 pub struct DepotServer {
     pub binary: PathBuf,
@@ -70,7 +124,7 @@ impl DepotServer {
     /// (Re)start the process, on `port` if given (a restart keeps its address).
     async fn spawn(&mut self, port: Option<u16>) {
         let listen = format!("127.0.0.1:{}", port.unwrap_or(0));
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = depot_command(&self.binary, &self.data_dir);
         cmd.arg("serve")
             .arg("--listen")
             .arg(&listen)
@@ -109,6 +163,37 @@ impl DepotServer {
             .unwrap_or_else(|_| panic!("depot did not start; see {}", self.log.display()));
         self.url = url;
         self.child = Some(child);
+    }
+
+    /// One row of a query on this depot's metadata database, whichever backend holds it
+    /// (for tests that check what no API shows, like rows a failure must not leave).
+    pub fn sql_row(&self, sql: &str) -> Vec<String> {
+        let out = match database_for(&self.data_dir) {
+            Some(url) => Command::new(crate::tools::require("psql", "PSQL"))
+                .arg(url)
+                .args(["-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+                .output(),
+            None => Command::new("python3")
+                .arg("-c")
+                .arg(
+                    "import sqlite3, sys; d = sqlite3.connect(sys.argv[1]); \
+                     print('|'.join(str(v) for v in d.execute(sys.argv[2]).fetchone()))",
+                )
+                .arg(self.data_dir.join("depot.sqlite3"))
+                .arg(sql)
+                .output(),
+        }
+        .expect("run the database client");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .split('|')
+            .map(str::to_string)
+            .collect()
     }
 
     pub fn pid(&self) -> u32 {

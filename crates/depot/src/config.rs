@@ -9,6 +9,7 @@
 //! tls_cert = "/etc/depot/cert.pem"
 //! tls_key = "/etc/depot/key.pem"
 //! secret_key_file = "/etc/depot/secrets.key"
+//! database = "postgres://depot@db.internal/depot"   # default: SQLite in the data dir
 //! max_connections = 1024
 //! header_timeout = 30   # seconds
 //! idle_timeout = 60     # seconds
@@ -35,6 +36,15 @@ pub struct CommonArgs {
     /// when missing. Keep it apart from database backups. [default: <data dir>/secrets.key]
     #[arg(long, env = "DEPOT_SECRET_KEY_FILE", global = true)]
     pub secret_key_file: Option<PathBuf>,
+    /// Metadata database: sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/NAME.
+    /// [default: sqlite:<data dir>/depot.sqlite3]
+    #[arg(
+        long = "database",
+        env = "DEPOT_DATABASE_URL",
+        global = true,
+        value_name = "URL"
+    )]
+    pub database: Option<String>,
 }
 
 #[derive(Args, Clone, Debug, Default)]
@@ -76,6 +86,7 @@ struct FileConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     secret_key_file: Option<PathBuf>,
+    database: Option<String>,
     content_origin: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -91,6 +102,8 @@ pub struct Config {
     pub listen: String,
     pub data_dir: PathBuf,
     pub secret_key_file: PathBuf,
+    /// The metadata database's URL; `None`: SQLite in the data directory.
+    pub database: Option<String>,
     /// `None`: the address actually bound (known once listening).
     pub content_origin: Option<String>,
     pub tls_cert: Option<PathBuf>,
@@ -134,6 +147,13 @@ impl Config {
                 .clone()
                 .or(file.secret_key_file)
                 .unwrap_or_else(|| data_dir.join("secrets.key")),
+            database: match common.database.clone().or(file.database) {
+                Some(url) => {
+                    depot_store::db::parse_url(&url)?;
+                    Some(url)
+                }
+                None => None,
+            },
             data_dir,
             content_origin,
             tls_cert,
@@ -183,6 +203,7 @@ impl Config {
             content_origin: origin,
             workers: self.workers,
             secret_key_file: self.secret_key_file.clone(),
+            database: self.database.clone(),
         }
     }
 }

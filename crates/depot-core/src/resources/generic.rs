@@ -156,7 +156,7 @@ impl Depot {
             self.family_scope(user, Family::Publications, "p.pulp_type", "p.id")
                 .await?,
         );
-        q.filters.push(Filter::Eq("p.complete".into(), 1i64.into()));
+        q.filters.push(Filter::Eq("p.complete".into(), true.into()));
         let page = q
             .run::<PublicationRow>(&self.db, PUBLICATION_SELECT, PUBLICATION_FROM)
             .await?;
@@ -204,7 +204,7 @@ impl Depot {
             self.family_scope(user, Family::Repositories, "r.pulp_type", "v.repository_id")
                 .await?,
         );
-        q.filters.push(Filter::Eq("v.complete".into(), 1i64.into()));
+        q.filters.push(Filter::Eq("v.complete".into(), true.into()));
         let page = q
             .run::<VersionRow>(&self.db, VERSION_SELECT, VERSION_FROM)
             .await?;

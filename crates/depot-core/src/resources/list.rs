@@ -252,7 +252,7 @@ fn apply(depot: &Depot, f: &FilterDef, v: &str) -> Result<Filter> {
         ),
         Op::Bool => Filter::Eq(
             e,
-            V::Int(parse_bool(v).ok_or_else(|| bad("Enter a valid boolean."))? as i64),
+            V::Bool(parse_bool(v).ok_or_else(|| bad("Enter a valid boolean."))?),
         ),
         Op::Int => Filter::Eq(e, V::Int(v.parse().map_err(|_| bad("Enter a number."))?)),
         Op::Custom(func) => func(depot, &e, v)?,

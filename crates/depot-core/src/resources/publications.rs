@@ -171,7 +171,7 @@ impl Depot {
         super::restrict(&mut q, "p.id", visible);
         q.filters
             .push(Filter::Eq("p.pulp_type".into(), def.pulp_type.into()));
-        q.filters.push(Filter::Eq("p.complete".into(), 1i64.into()));
+        q.filters.push(Filter::Eq("p.complete".into(), true.into()));
         let page = q
             .run::<PublicationRow>(&self.db, PUBLICATION_SELECT, PUBLICATION_FROM)
             .await?;

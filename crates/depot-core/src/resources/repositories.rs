@@ -594,7 +594,7 @@ impl Depot {
         let mut q = version_list_spec().build(self, params)?;
         q.filters
             .push(Filter::Eq("v.repository_id".into(), id.into()));
-        q.filters.push(Filter::Eq("v.complete".into(), 1i64.into()));
+        q.filters.push(Filter::Eq("v.complete".into(), true.into()));
         let page = q
             .run::<VersionRow>(&self.db, VERSION_SELECT, VERSION_FROM)
             .await?;

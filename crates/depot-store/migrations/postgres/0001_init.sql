@@ -315,3 +315,24 @@ CREATE TABLE signing_services (
 -- The content app finds a file of a repository version by its relative path: index it, so a
 -- path not yet in memory costs one indexed lookup instead of a scan of the version.
 CREATE INDEX content_artifacts_relative_path ON content_artifacts (relative_path);
+
+
+-- SQLite's JSON functions as the queries use them, so one query text serves both backends:
+-- json_extract(doc, '$.a.b') is the text at that path (NULL when absent); json_each(doc)
+-- yields (key, value) for each member of an object, or (index, element) for each element
+-- of an array, values as text (nested objects and arrays as JSON text). Both are plain SQL
+-- functions, which the planner inlines.
+CREATE FUNCTION json_extract(doc text, path text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CAST(doc AS json) #>> string_to_array(substr(path, 3), '.') $$;
+
+CREATE FUNCTION json_each(doc text) RETURNS TABLE (key text, value text)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+        SELECT o.key, o.value FROM json_each_text(
+            CASE WHEN json_typeof(CAST(doc AS json)) = 'object' THEN CAST(doc AS json) END) o
+        UNION ALL
+        SELECT CAST(a.n - 1 AS text), a.value FROM json_array_elements_text(
+            CASE WHEN json_typeof(CAST(doc AS json)) = 'array' THEN CAST(doc AS json) END)
+            WITH ORDINALITY AS a(value, n)
+    $$;

@@ -276,7 +276,7 @@ async fn orphan_cleanup_and_integrity_check() {
     // the integrity check passes, then finds a corrupted blob
     let check = |data: std::path::PathBuf| async move {
         tokio::task::spawn_blocking(move || {
-            std::process::Command::new(BIN)
+            depot_testkit::server::depot_command(BIN, &data)
                 .args(["admin", "check", "--data-dir"])
                 .arg(&data)
                 .output()
@@ -442,7 +442,7 @@ async fn admin_reset_password() {
     let out = tokio::task::spawn_blocking({
         let data = depot.data_dir.clone();
         move || {
-            std::process::Command::new(BIN)
+            depot_testkit::server::depot_command(BIN, &data)
                 .args([
                     "admin",
                     "reset-password",
@@ -575,7 +575,7 @@ async fn one_server_per_data_directory() {
         let data = depot.data_dir.clone();
         move || {
             let started = std::time::Instant::now();
-            let out = std::process::Command::new(BIN)
+            let out = depot_testkit::server::depot_command(BIN, &data)
                 .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
                 .arg(&data)
                 .env("DEPOT_ADMIN_PASSWORD", "x")
@@ -605,7 +605,7 @@ async fn one_server_per_data_directory() {
     assert_eq!(t["state"], "completed", "{t}");
 
     // admin commands that delete what a running server uses refuse too, and say what to do
-    let out = std::process::Command::new(BIN)
+    let out = depot_testkit::server::depot_command(BIN, &depot.data_dir)
         .args(["admin", "orphan-cleanup", "--data-dir"])
         .arg(&depot.data_dir)
         .output()

@@ -528,7 +528,7 @@ async fn signed_publication_verified_by_dnf() {
     let public = work.path().join("key.asc");
     std::fs::write(&public, &key.public_key).unwrap();
     let admin = |args: &[&str]| {
-        std::process::Command::new(BIN)
+        depot_testkit::server::depot_command(BIN, &depot.data_dir)
             .args(["admin"])
             .args(args)
             .args(["--data-dir", depot.data_dir.to_str().unwrap()])
@@ -650,24 +650,12 @@ async fn signed_publication_verified_by_dnf() {
         count(&depot.get("publications/rpm/rpm/").await),
         publications
     );
-    let db = depot.data_dir.join("depot.sqlite3");
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sqlite3, sys; d = sqlite3.connect(sys.argv[1]); \
-             print(d.execute('SELECT count(*) FROM publications WHERE complete = 0').fetchone()[0], \
-             d.execute('SELECT count(*) FROM published_files WHERE publication_id NOT IN \
-             (SELECT id FROM publications)').fetchone()[0])",
-        )
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "0 0",
-        "an unfinished publication was left: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let left = depot.sql_row(
+        "SELECT (SELECT count(*) FROM publications WHERE complete = FALSE), \
+         (SELECT count(*) FROM published_files WHERE publication_id NOT IN \
+          (SELECT id FROM publications))",
     );
+    assert_eq!(left, ["0", "0"], "an unfinished publication was left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -677,7 +677,7 @@ async fn remote_secrets_are_encrypted_at_rest_and_the_key_rotates() {
     let key_before = std::fs::read_to_string(&key_file).unwrap();
 
     let admin = |args: &[&str], data: &std::path::Path| {
-        std::process::Command::new(BIN)
+        depot_testkit::server::depot_command(BIN, data)
             .arg("admin")
             .args(args)
             .arg("--data-dir")

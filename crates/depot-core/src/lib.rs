@@ -23,6 +23,7 @@ pub mod tasks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use error::{CoreError, Result};
 pub use plugin::{Family, Plugin, Plugins};
@@ -42,9 +43,87 @@ pub struct Config {
     /// The metadata database (`sqlite:...`, `postgres://...`); `None`: SQLite in the data
     /// directory.
     pub database: Option<String>,
+    /// What this process serves.
+    pub roles: Roles,
+}
+
+/// What one `depot serve` process does: the REST API, the content app, running tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roles {
+    pub api: bool,
+    pub content: bool,
+    pub worker: bool,
+}
+
+impl Default for Roles {
+    fn default() -> Self {
+        Roles {
+            api: true,
+            content: true,
+            worker: true,
+        }
+    }
+}
+
+impl Roles {
+    /// `api,content,worker` (any of them, at least one).
+    pub fn parse(s: &str) -> std::result::Result<Roles, String> {
+        let mut r = Roles {
+            api: false,
+            content: false,
+            worker: false,
+        };
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "api" => r.api = true,
+                "content" => r.content = true,
+                "worker" => r.worker = true,
+                other => {
+                    return Err(format!(
+                        "unknown role {other:?}: roles are api, content and worker"
+                    ));
+                }
+            }
+        }
+        if r == (Roles {
+            api: false,
+            content: false,
+            worker: false,
+        }) {
+            return Err("give at least one role: api, content, worker".into());
+        }
+        Ok(r)
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.api {
+            v.push("api");
+        }
+        if self.content {
+            v.push("content");
+        }
+        if self.worker {
+            v.push("worker");
+        }
+        v
+    }
 }
 
 pub const CONTENT_PATH_PREFIX: &str = "/pulp/content/";
+
+const WORKER_DIED: &str =
+    "depot stopped while this task ran (worker died); nothing it started was kept. Run it again.";
+
+/// Whether a process with this pid runs on this host.
+fn pid_alive(pid: i64) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) with signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
 
 /// The running depot: storage, registered content types, task runner and caches.
 #[derive(Debug)]
@@ -64,8 +143,10 @@ pub struct Depot {
     /// Held for reading while blobs are added, for writing while orphan cleanup deletes them,
     /// so a blob is never deleted between being stored and being referenced.
     pub blob_gc: tokio::sync::RwLock<()>,
-    /// Identifies this process in `/status/` (`<pid>@<host>` like Pulp).
+    /// Identifies this process in `/status/` and in the workers table (`<pid>@<host>` like
+    /// Pulp).
     pub process_name: String,
+    pub host: String,
 }
 
 impl Depot {
@@ -78,12 +159,13 @@ impl Depot {
             Some(url) => Db::connect(url).await?,
             None => Db::open(&config.data_dir.join("depot.sqlite3")).await?,
         };
-        let blobs = BlobStore::open(&config.data_dir)?;
-        let mut all = vec![core_tasks::plugin()];
-        all.extend(plugins);
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into());
+        let process_name = format!("{}@{host}", std::process::id());
+        let blobs = BlobStore::open(&config.data_dir)?.for_process(&process_name)?;
+        let mut all = vec![core_tasks::plugin()];
+        all.extend(plugins);
         let secrets = Arc::new(
             depot_store::secrets::SecretBox::load_or_create(&config.secret_key_file)
                 .map_err(CoreError::Internal)?,
@@ -104,30 +186,130 @@ impl Depot {
             fetches: ondemand::Fetches::default(),
             serving,
             blob_gc: tokio::sync::RwLock::new(()),
-            process_name: format!("{}@{host}", std::process::id()),
+            process_name,
+            host,
         };
         Ok(Arc::new(depot))
     }
 
-    /// Fail tasks left running by a previous process and clear temporary files. Only call
-    /// when no other process shares this data directory's database.
+    /// Recover from unclean stops before serving. On SQLite this process has the database
+    /// to itself (the data directory is locked): every task left running failed with the
+    /// previous process, and every temporary file is a leftover. On PostgreSQL only the
+    /// work of processes known to be gone is recovered (see [`Depot::recover_gone_workers`]).
     pub async fn recover(&self) -> Result<()> {
+        let removed = match self.db.backend() {
+            depot_store::sql::Backend::Sqlite => {
+                let failed = self.db.recover_after_crash(WORKER_DIED).await?;
+                if !failed.is_empty() {
+                    tracing::warn!(
+                        count = failed.len(),
+                        "marked tasks of a previous run as failed"
+                    );
+                }
+                self.blobs.clear_tmp(true)?
+            }
+            depot_store::sql::Backend::Postgres => {
+                self.recover_gone_workers().await?;
+                self.blobs.clear_tmp(false)?
+            }
+        };
+        if removed > 0 {
+            tracing::info!(count = removed, "removed unfinished downloads");
+        }
+        Ok(())
+    }
+
+    /// Fail the tasks of processes that stopped heartbeating (or, on this host, whose pid
+    /// is gone) and free what they held.
+    pub async fn recover_gone_workers(&self) -> Result<()> {
+        // tasks of workers the table no longer knows (a row removed by hand, say)
+        for name in self.db.task_workers_unknown().await? {
+            let failed = self.db.recover_worker(&name, WORKER_DIED).await?;
+            tracing::warn!(worker = %name, failed = failed.len(), "tasks of an unknown worker failed");
+        }
+        let now = chrono::Utc::now();
+        for w in self.db.workers().await? {
+            if w.name == self.process_name {
+                continue;
+            }
+            let silent = chrono::DateTime::parse_from_rfc3339(&w.last_heartbeat)
+                .map(|t| now.signed_duration_since(t).to_std().unwrap_or_default())
+                .unwrap_or(Duration::MAX);
+            let dead_here = w.host == self.host && !pid_alive(w.pid);
+            if silent < tasks::GONE_AFTER && !dead_here {
+                continue;
+            }
+            let failed = self.db.recover_worker(&w.name, WORKER_DIED).await?;
+            let _ = self.blobs.clear_tmp_of(&w.name);
+            tracing::warn!(
+                worker = %w.name,
+                silent_s = silent.as_secs(),
+                failed = failed.len(),
+                "a depot process is gone: its running tasks failed and their resources were freed"
+            );
+        }
+        Ok(())
+    }
+
+    /// Say this process is alive every few seconds (and, for workers, recover the work of
+    /// processes that stopped saying so).
+    pub fn start_presence(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let depot = self.clone();
+        tokio::spawn(async move {
+            let row = depot_store::tasks::WorkerRow {
+                name: depot.process_name.clone(),
+                roles: serde_json::to_string(&depot.config.roles.names()).expect("roles"),
+                pid: std::process::id().into(),
+                host: depot.host.clone(),
+                started_at: depot_store::now(),
+                last_heartbeat: String::new(),
+            };
+            loop {
+                if let Err(e) = depot.db.worker_heartbeat(&row).await {
+                    tracing::error!(error = %e, "heartbeat failed");
+                }
+                if depot.config.roles.worker
+                    && depot.db.backend() == depot_store::sql::Backend::Postgres
+                    && let Err(e) = depot.recover_gone_workers().await
+                {
+                    tracing::error!(error = %e, "recovering gone workers failed");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(tasks::HEARTBEAT) => {}
+                    _ = depot.runner.shutdown.cancelled() => break,
+                }
+            }
+        })
+    }
+
+    /// Say this process is alive now (before it claims any task, so no task is ever held
+    /// by a worker the table does not know).
+    pub async fn announce(&self) -> Result<()> {
+        self.db
+            .worker_heartbeat(&depot_store::tasks::WorkerRow {
+                name: self.process_name.clone(),
+                roles: serde_json::to_string(&self.config.roles.names()).expect("roles"),
+                pid: std::process::id().into(),
+                host: self.host.clone(),
+                started_at: depot_store::now(),
+                last_heartbeat: String::new(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// After the task runner stopped: fail whatever task of this process did not record its
+    /// end (one claimed as the stop began), and leave the workers table.
+    pub async fn retire(&self) -> Result<()> {
         let failed = self
             .db
-            .recover_after_crash(
-                "depot stopped while this task ran (worker died); nothing it started was kept. \
-                 Run it again.",
+            .recover_worker(
+                &self.process_name,
+                "depot was stopped while this task ran; nothing it started was kept. Run it again.",
             )
             .await?;
         if !failed.is_empty() {
-            tracing::warn!(
-                count = failed.len(),
-                "marked tasks of a previous run as failed"
-            );
-        }
-        let removed = self.blobs.clear_tmp()?;
-        if removed > 0 {
-            tracing::info!(count = removed, "removed unfinished downloads");
+            tracing::warn!(count = failed.len(), "tasks failed as depot stopped");
         }
         Ok(())
     }

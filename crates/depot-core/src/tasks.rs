@@ -11,7 +11,7 @@
 //! version, a publication) and leave nothing half-made when dropped earlier. Staged rows are
 //! cleared when the task ends, however it ends.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -212,12 +212,17 @@ impl TaskCtx {
 
 #[derive(Debug)]
 struct Running {
-    exclusive: Vec<String>,
-    shared: Vec<String>,
     cancel: CancellationToken,
 }
 
-/// The in-process scheduler and worker pool.
+/// How often a process says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A process silent this long is gone: a live worker fails its tasks and frees what they
+/// held (so within 25 s of its death).
+pub const GONE_AFTER: Duration = Duration::from_secs(20);
+
+/// This process's worker pool: it claims tasks from the database (where every process's
+/// claims, reservations and cancellations live) and runs them.
 #[derive(Debug)]
 pub struct Runner {
     notify: Notify,
@@ -226,18 +231,6 @@ pub struct Runner {
     /// Set when the process stops: running tasks end as failed, nothing new starts.
     pub shutdown: CancellationToken,
     idle: Notify,
-}
-
-fn split_resources(list: &[String]) -> (Vec<String>, Vec<String>) {
-    let mut exclusive = Vec::new();
-    let mut shared = Vec::new();
-    for r in list {
-        match r.strip_prefix("shared:") {
-            Some(s) => shared.push(s.to_string()),
-            None => exclusive.push(r.clone()),
-        }
-    }
-    (exclusive, shared)
 }
 
 impl Runner {
@@ -320,7 +313,8 @@ impl Depot {
     }
 }
 
-/// The scheduler loop: start runnable tasks whenever something changes (or once a second).
+/// The scheduler loop: claim runnable tasks whenever something changes (or once a second),
+/// and end those another process asked to cancel.
 pub async fn run_scheduler(depot: Arc<Depot>) {
     loop {
         if depot.runner.shutdown.is_cancelled() {
@@ -328,6 +322,16 @@ pub async fn run_scheduler(depot: Arc<Depot>) {
         }
         if let Err(e) = schedule_once(&depot).await {
             tracing::error!(error = %e, "task scheduling failed");
+        }
+        if depot.runner.running_count() > 0 {
+            match depot.db.tasks_canceling_on(&depot.process_name).await {
+                Ok(ids) => {
+                    for id in ids {
+                        depot.runner.cancel(&id);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "reading cancellations failed"),
+            }
         }
         tokio::select! {
             _ = depot.runner.notify.notified() => {}
@@ -338,42 +342,16 @@ pub async fn run_scheduler(depot: Arc<Depot>) {
 }
 
 async fn schedule_once(depot: &Arc<Depot>) -> Result<(), CoreError> {
-    let queued = depot.db.tasks_unfinished().await?;
-    let mut held_excl: HashSet<String> = HashSet::new();
-    let mut held_shared: HashSet<String> = HashSet::new();
+    while depot.runner.running_count() < depot.runner.workers
+        && !depot.runner.shutdown.is_cancelled()
     {
-        let running = depot.runner.running.lock().unwrap();
-        for r in running.values() {
-            held_excl.extend(r.exclusive.iter().cloned());
-            held_shared.extend(r.shared.iter().cloned());
-        }
-    }
-    for t in queued {
-        if t.state != "waiting" {
-            continue; // running here (resources already held)
-        }
-        let list: Vec<String> = serde_json::from_str(&t.reserved_resources).unwrap_or_default();
-        let (exclusive, shared) = split_resources(&list);
-        let blocked = exclusive
-            .iter()
-            .any(|r| held_excl.contains(r) || held_shared.contains(r))
-            || shared.iter().any(|r| held_excl.contains(r));
-        let room = depot.runner.running_count() < depot.runner.workers;
-        // Whether started or not, later tasks must not overtake it on these resources.
-        held_excl.extend(exclusive.iter().cloned());
-        held_shared.extend(shared.iter().cloned());
-        if blocked || !room {
-            continue;
-        }
-        if !depot.db.task_start(&t.id).await? {
-            continue; // canceled meanwhile
-        }
+        let Some(t) = depot.db.task_claim(&depot.process_name).await? else {
+            return Ok(());
+        };
         let cancel = depot.runner.shutdown.child_token();
         depot.runner.running.lock().unwrap().insert(
             t.id.clone(),
             Running {
-                exclusive,
-                shared,
                 cancel: cancel.clone(),
             },
         );

@@ -67,8 +67,15 @@ pub fn attach_body_shapes(ops: &mut [ops::Op], doc: &serde_json::Value) {
 }
 
 /// Build the application: API, OpenAPI document and content app.
+/// The HTTP application of this process's roles: the REST API (and its OpenAPI document),
+/// the content app, or both; what a role leaves out answers 404.
 pub fn app(depot: Arc<Depot>) -> Router {
-    let mut ops = routes::operations(&depot);
+    let roles = depot.config.roles;
+    let mut ops = if roles.api {
+        routes::operations(&depot)
+    } else {
+        Vec::new()
+    };
     let doc = openapi::document(&depot, &ops);
     attach_body_shapes(&mut ops, &doc);
     let spec = serde_json::to_vec(&doc).expect("spec serializes");
@@ -91,12 +98,17 @@ pub fn app(depot: Arc<Depot>) -> Router {
             ),
         );
     }
-    let docs = format!("{}docs/api.json", depot_core::href::API_ROOT);
+    if roles.api {
+        let docs = format!("{}docs/api.json", depot_core::href::API_ROOT);
+        router = router.route(&docs, axum::routing::get(api_json));
+    }
+    if roles.content {
+        router = router
+            .route("/pulp/content", any(content_app::root_redirect))
+            .route("/pulp/content/", any(content_app::handle))
+            .route("/pulp/content/{*path}", any(content_app::handle));
+    }
     router
-        .route(&docs, axum::routing::get(api_json))
-        .route("/pulp/content", any(content_app::root_redirect))
-        .route("/pulp/content/", any(content_app::handle))
-        .route("/pulp/content/{*path}", any(content_app::handle))
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

@@ -51,20 +51,58 @@ pub async fn status(depot: &Depot) -> Value {
             })
         })
         .collect();
-    let me = json!([{
-        "name": depot.process_name,
-        "last_heartbeat": depot_store::now(),
-        "versions": app_versions(depot),
-    }]);
+    // every process that heartbeat recently, by role (this one at least, even before its
+    // first heartbeat was written)
+    let fresh = chrono::Utc::now()
+        - chrono::Duration::from_std(depot_core::tasks::GONE_AFTER).expect("short duration");
+    let fresh = depot_store::format_time(fresh);
+    let mut online: Vec<depot_store::tasks::WorkerRow> = depot
+        .db
+        .workers()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|w| w.last_heartbeat >= fresh && w.name != depot.process_name)
+        .collect();
+    online.insert(
+        0,
+        depot_store::tasks::WorkerRow {
+            name: depot.process_name.clone(),
+            roles: serde_json::to_string(&depot.config.roles.names()).expect("roles"),
+            pid: 0,
+            host: depot.host.clone(),
+            started_at: String::new(),
+            last_heartbeat: depot_store::now(),
+        },
+    );
+    let versions_of_apps = app_versions(depot);
+    let with_role = |role: &str| -> Value {
+        online
+            .iter()
+            .filter(|w| {
+                serde_json::from_str::<Vec<String>>(&w.roles)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|r| r == role)
+            })
+            .map(|w| {
+                json!({
+                    "name": w.name,
+                    "last_heartbeat": w.last_heartbeat,
+                    "versions": versions_of_apps,
+                })
+            })
+            .collect()
+    };
     let storage = match disk_usage(&depot.config.data_dir) {
         Some((total, used, free)) => json!({"total": total, "used": used, "free": free}),
         None => Value::Null,
     };
     json!({
         "versions": versions,
-        "online_workers": me,
-        "online_api_apps": me,
-        "online_content_apps": me,
+        "online_workers": with_role("worker"),
+        "online_api_apps": with_role("api"),
+        "online_content_apps": with_role("content"),
         "database_connection": {"connected": depot.db.ping().await},
         "redis_connection": {"connected": false},
         "storage": storage,

@@ -121,6 +121,7 @@ async fn every_body_field_reads_the_same_in_json_form_and_multipart() {
             workers: 1,
             secret_key_file: tmp.path().join("secrets.key"),
             database: None,
+            roles: Default::default(),
         },
         vec![depot_file::plugin(), depot_rpm::plugin()],
     )
@@ -215,6 +216,7 @@ async fn absent_and_blank_fields_in_forms() {
             workers: 1,
             secret_key_file: tmp.path().join("secrets.key"),
             database: None,
+            roles: Default::default(),
         },
         vec![],
     )

@@ -39,6 +39,38 @@ pub struct Digests {
     pub sha512: Option<String>,
 }
 
+/// A process name as a directory name.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@.-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Remove the files under `dir` (recursively), keeping directory `keep` itself.
+fn remove_files_below(dir: &Path, keep: &Path) -> io::Result<usize> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            n += remove_files_below(&path, keep)?;
+            if path != keep {
+                let _ = std::fs::remove_dir(&path);
+            }
+        } else {
+            std::fs::remove_file(&path)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 impl BlobStore {
     /// A store under `data_dir` (`artifact/` for blobs, `tmp/` for files being written).
     pub fn open(data_dir: &Path) -> io::Result<BlobStore> {
@@ -52,16 +84,36 @@ impl BlobStore {
         Ok(BlobStore { root, tmp })
     }
 
-    /// Remove leftovers of writes that never finished (after a crash).
-    pub fn clear_tmp(&self) -> io::Result<usize> {
-        let mut n = 0;
-        for entry in std::fs::read_dir(&self.tmp)? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                std::fs::remove_file(entry.path())?;
-                n += 1;
-            }
+    /// Write temporary files under `tmp/<process>/`, so processes sharing the directory
+    /// clear only their own leftovers (and those of processes known to be gone).
+    pub fn for_process(mut self, process: &str) -> io::Result<BlobStore> {
+        let tmp = self.tmp.join(sanitize(process));
+        std::fs::create_dir_all(&tmp)?;
+        self.tmp = tmp;
+        Ok(self)
+    }
+
+    /// Remove leftovers of writes that never finished (after a crash): this process's own,
+    /// or with `everyone` (no other process uses the directory) all of them.
+    pub fn clear_tmp(&self, everyone: bool) -> io::Result<usize> {
+        let dir = match (everyone, self.tmp.parent()) {
+            (true, Some(root)) if root.file_name() == Some("tmp".as_ref()) => root.to_path_buf(),
+            _ => self.tmp.clone(),
+        };
+        remove_files_below(&dir, &self.tmp)
+    }
+
+    /// Remove what a gone process left in its temporary directory.
+    pub fn clear_tmp_of(&self, process: &str) -> io::Result<usize> {
+        let Some(root) = self.tmp.parent() else {
+            return Ok(0);
+        };
+        let dir = root.join(sanitize(process));
+        if dir == self.tmp || !dir.exists() {
+            return Ok(0);
         }
+        let n = remove_files_below(&dir, &self.tmp)?;
+        let _ = std::fs::remove_dir(&dir);
         Ok(n)
     }
 

@@ -108,6 +108,15 @@ impl Backend {
         }
     }
 
+    /// Row locks for a claim: rows another transaction holds are passed over (SQLite has
+    /// one writer, so nothing is ever held there).
+    pub fn skip_locked(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     /// Unary plus on a column stops SQLite's planner from using its index; PostgreSQL has
     /// no such operator on text (and plans by statistics instead).
     pub fn no_index(self, column: &str) -> String {

@@ -41,6 +41,62 @@ pub struct QueuedTask {
     pub created_by: Option<i64>,
 }
 
+/// A process sharing the database, as it last reported itself.
+#[derive(Clone, Debug, FromRow)]
+pub struct WorkerRow {
+    pub name: String,
+    /// JSON list: "api", "content", "worker"
+    pub roles: String,
+    pub pid: i64,
+    pub host: String,
+    pub started_at: String,
+    pub last_heartbeat: String,
+}
+
+/// (exclusive, shared) resources of a `reserved_resources` list.
+pub fn split_resources(list: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut exclusive = Vec::new();
+    let mut shared = Vec::new();
+    for r in list {
+        match r.strip_prefix("shared:") {
+            Some(s) => shared.push(s.to_string()),
+            None => exclusive.push(r.clone()),
+        }
+    }
+    (exclusive, shared)
+}
+
+/// Resources held by tasks, and whether a task's resources are free of them: an exclusive
+/// resource excludes everyone, a shared one only the exclusive holders.
+#[derive(Default)]
+struct Held {
+    exclusive: std::collections::HashSet<String>,
+    shared: std::collections::HashSet<String>,
+}
+
+impl Held {
+    fn add(&mut self, exclusive: &[String], shared: &[String]) {
+        self.exclusive.extend(exclusive.iter().cloned());
+        self.shared.extend(shared.iter().cloned());
+    }
+
+    fn add_list(&mut self, reserved_resources: &str) {
+        let list: Vec<String> = serde_json::from_str(reserved_resources).unwrap_or_default();
+        let (e, s) = split_resources(&list);
+        self.add(&e, &s);
+    }
+
+    fn blocks(&self, exclusive: &[String], shared: &[String]) -> bool {
+        exclusive
+            .iter()
+            .any(|r| self.exclusive.contains(r) || self.shared.contains(r))
+            || shared.iter().any(|r| self.exclusive.contains(r))
+    }
+}
+
+/// Waiting tasks looked at per claim, oldest first.
+const CLAIM_WINDOW: i64 = 50;
+
 impl Db {
     pub async fn task_insert(&self, t: &TaskRow) -> Result<()> {
         query(format!(
@@ -86,19 +142,210 @@ impl Db {
         .await?)
     }
 
-    pub async fn task_start(&self, id: &str) -> Result<bool> {
-        let t = now();
+    /// Claim the oldest waiting task whose resources are free, for `worker`: it becomes
+    /// `running` there. A task waits while a running task (of any process) holds a resource
+    /// it needs, and also while an older waiting task needs one, so none is overtaken.
+    /// Claims of different workers pass over each other's rows (row locks, SKIP LOCKED)
+    /// and decide about one resource one at a time (a lock per resource, held until the
+    /// claim commits), so two workers never start conflicting tasks.
+    pub async fn task_claim(&self, worker: &str) -> Result<Option<QueuedTask>> {
+        let mut tx = self.write.begin().await?;
+        let b = tx.backend();
+        let candidates: Vec<QueuedTask> = query_as(format!(
+            "SELECT id, name, state, reserved_resources, args, created_by FROM tasks \
+             WHERE state = 'waiting' ORDER BY pulp_created, id LIMIT {CLAIM_WINDOW}{}",
+            b.skip_locked()
+        ))
+        .fetch_all(&mut tx)
+        .await?;
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let mut held = self.held_by_running(&mut tx).await?;
+        let mut chosen = None;
+        for t in candidates {
+            let list: Vec<String> = serde_json::from_str(&t.reserved_resources).unwrap_or_default();
+            let (exclusive, shared) = split_resources(&list);
+            if held.blocks(&exclusive, &shared) {
+                // later tasks must not overtake it on these resources
+                held.add(&exclusive, &shared);
+                continue;
+            }
+            let mut keys: Vec<&String> = exclusive.iter().chain(&shared).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                tx.serialize(&format!("resource:{k}")).await?;
+            }
+            // what another worker claimed while this one waited for the resources
+            if b == crate::sql::Backend::Postgres {
+                held = self.held_by_running(&mut tx).await?;
+                if held.blocks(&exclusive, &shared) {
+                    held.add(&exclusive, &shared);
+                    continue;
+                }
+            }
+            chosen = Some(t);
+            break;
+        }
+        let Some(t) = chosen else {
+            return Ok(None);
+        };
+        let now = now();
         let done = query(
-            "UPDATE tasks SET state = 'running', unblocked_at = coalesce(unblocked_at, ?), \
-             started_at = ?, pulp_last_updated = ? WHERE id = ? AND state = 'waiting'",
+            "UPDATE tasks SET state = 'running', worker = ?, \
+             unblocked_at = coalesce(unblocked_at, ?), started_at = ?, pulp_last_updated = ? \
+             WHERE id = ? AND state = 'waiting'",
         )
-        .bind(&t)
-        .bind(&t)
-        .bind(&t)
-        .bind(id)
+        .bind(worker)
+        .bind(&now)
+        .bind(&now)
+        .bind(&now)
+        .bind(&t.id)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok((done.rows_affected() == 1).then_some(t))
+    }
+
+    async fn held_by_running(&self, tx: &mut crate::sql::Tx) -> Result<Held> {
+        let running: Vec<String> = query_scalar(
+            "SELECT reserved_resources FROM tasks WHERE state IN ('running', 'canceling')",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut held = Held::default();
+        for r in &running {
+            held.add_list(r);
+        }
+        Ok(held)
+    }
+
+    /// Workers named by running tasks that are not in the workers table.
+    pub async fn task_workers_unknown(&self) -> Result<Vec<String>> {
+        Ok(query_scalar(
+            "SELECT DISTINCT worker FROM tasks WHERE state IN ('running', 'canceling') \
+             AND worker IS NOT NULL AND worker NOT IN (SELECT name FROM workers)",
+        )
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Tasks of `worker` that were asked to cancel.
+    pub async fn tasks_canceling_on(&self, worker: &str) -> Result<Vec<String>> {
+        Ok(
+            query_scalar("SELECT id FROM tasks WHERE worker = ? AND state = 'canceling'")
+                .bind(worker)
+                .fetch_all(&self.read)
+                .await?,
+        )
+    }
+
+    /// Record that `worker` is alive (and what it serves).
+    pub async fn worker_heartbeat(&self, w: &WorkerRow) -> Result<()> {
+        query(
+            "INSERT INTO workers (name, roles, pid, host, started_at, last_heartbeat) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET \
+             roles = excluded.roles, last_heartbeat = excluded.last_heartbeat",
+        )
+        .bind(&w.name)
+        .bind(&w.roles)
+        .bind(w.pid)
+        .bind(&w.host)
+        .bind(&w.started_at)
+        .bind(now())
         .execute(&self.write)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(())
+    }
+
+    /// Every known process, most recent heartbeat first.
+    pub async fn workers(&self) -> Result<Vec<WorkerRow>> {
+        Ok(query_as(
+            "SELECT name, roles, pid, host, started_at, last_heartbeat FROM workers \
+             ORDER BY last_heartbeat DESC, name",
+        )
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Fail the unfinished tasks a gone worker was running and remove what they were
+    /// building (their staged units, the incomplete versions and publications of the
+    /// repositories they held); forget the worker. Returns the failed task ids.
+    pub async fn recover_worker(&self, worker: &str, reason: &str) -> Result<Vec<String>> {
+        let t = now();
+        let error = serde_json::json!({ "description": reason, "traceback": null }).to_string();
+        let mut tx = self.write.begin().await?;
+        let failed: Vec<(String, String)> = query_as(
+            "UPDATE tasks SET state = 'failed', error = ?, finished_at = ?, pulp_last_updated = ? \
+             WHERE worker = ? AND state IN ('running', 'canceling') \
+             RETURNING id, reserved_resources",
+        )
+        .bind(&error)
+        .bind(&t)
+        .bind(&t)
+        .bind(worker)
+        .fetch_all(&mut tx)
+        .await?;
+        let ids: Vec<String> = failed.iter().map(|(id, _)| id.clone()).collect();
+        // a task building a version or publication holds its repository exclusively; the
+        // id is the last part of the resource's PRN
+        let mut repos = Vec::new();
+        for (_, reserved) in &failed {
+            let list: Vec<String> = serde_json::from_str(reserved).unwrap_or_default();
+            let (exclusive, _) = split_resources(&list);
+            repos.extend(
+                exclusive
+                    .iter()
+                    .filter_map(|r| r.rsplit(':').next().map(str::to_string)),
+            );
+        }
+        if !ids.is_empty() {
+            let marks = vec!["?"; ids.len()].join(", ");
+            let mut q = query(format!(
+                "DELETE FROM sync_staging WHERE task_id IN ({marks})"
+            ));
+            for id in &ids {
+                q = q.bind(id);
+            }
+            q.execute(&mut tx).await?;
+        }
+        if !repos.is_empty() {
+            let marks = vec!["?"; repos.len()].join(", ");
+            let mut q = query(format!(
+                "DELETE FROM published_files WHERE publication_id IN \
+                 (SELECT p.id FROM publications p \
+                  JOIN repository_versions v ON v.id = p.repository_version_id \
+                  WHERE p.complete = FALSE AND v.repository_id IN ({marks}))"
+            ));
+            for r in &repos {
+                q = q.bind(r);
+            }
+            q.execute(&mut tx).await?;
+            let mut q = query(format!(
+                "DELETE FROM publications WHERE complete = FALSE AND repository_version_id IN \
+                 (SELECT id FROM repository_versions WHERE repository_id IN ({marks}))"
+            ));
+            for r in &repos {
+                q = q.bind(r);
+            }
+            q.execute(&mut tx).await?;
+            let mut q = query(format!(
+                "DELETE FROM repository_versions WHERE complete = FALSE \
+                 AND repository_id IN ({marks})"
+            ));
+            for r in &repos {
+                q = q.bind(r);
+            }
+            q.execute(&mut tx).await?;
+        }
+        query("DELETE FROM workers WHERE name = ?")
+            .bind(worker)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        self.changed(crate::events::Topic::Serving);
+        Ok(ids)
     }
 
     pub async fn task_set_progress(&self, id: &str, progress_reports: &str) -> Result<()> {
@@ -185,6 +432,7 @@ impl Db {
         .fetch_all(&mut tx)
         .await?;
         query("DELETE FROM sync_staging").execute(&mut tx).await?;
+        query("DELETE FROM workers").execute(&mut tx).await?;
         query(
             "DELETE FROM published_files WHERE publication_id IN \
              (SELECT id FROM publications WHERE complete = FALSE)",

@@ -196,6 +196,27 @@ impl DepotServer {
             .collect()
     }
 
+    /// Files under the data directory's `tmp/` (each process writes below its own
+    /// subdirectory): unfinished writes, which nothing should leave behind.
+    pub fn temp_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.data_dir.join("tmp"), &mut out);
+        out
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }

@@ -10,6 +10,7 @@
 //! tls_key = "/etc/depot/key.pem"
 //! secret_key_file = "/etc/depot/secrets.key"
 //! database = "postgres://depot@db.internal/depot"   # default: SQLite in the data dir
+//! roles = "api,content"                             # default: api,content,worker
 //! max_connections = 1024
 //! header_timeout = 30   # seconds
 //! idle_timeout = 60     # seconds
@@ -70,6 +71,11 @@ pub struct ServeArgs {
     /// Connections served at once; more wait until one closes. [default: 1024]
     #[arg(long, env = "DEPOT_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// What this process does, comma-separated: api (the REST API), content (the content
+    /// app), worker (runs tasks). Several processes with different roles can share one
+    /// PostgreSQL database. [default: api,content,worker]
+    #[arg(long = "role", env = "DEPOT_ROLES", value_name = "ROLES")]
+    pub roles: Option<String>,
     /// Seconds a client may take to send a request's headers; keep-alive connections idle
     /// this long are closed. [default: 30]
     #[arg(long, env = "DEPOT_HEADER_TIMEOUT")]
@@ -91,6 +97,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     workers: Option<usize>,
+    roles: Option<String>,
     max_connections: Option<usize>,
     header_timeout: Option<u64>,
     idle_timeout: Option<u64>,
@@ -109,6 +116,7 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub workers: usize,
+    pub roles: depot_core::Roles,
     pub limits: depot_http::server::Limits,
     /// Password for the first superuser, from DEPOT_ADMIN_PASSWORD.
     pub admin_password: Option<String>,
@@ -159,6 +167,10 @@ impl Config {
             tls_cert,
             tls_key,
             workers: serve.workers.or(file.workers).unwrap_or(4).max(1),
+            roles: match serve.roles.as_deref().or(file.roles.as_deref()) {
+                Some(r) => depot_core::Roles::parse(r)?,
+                None => depot_core::Roles::default(),
+            },
             limits: {
                 let d = depot_http::server::Limits::default();
                 let secs = |v: Option<u64>, default: std::time::Duration| {
@@ -204,6 +216,7 @@ impl Config {
             workers: self.workers,
             secret_key_file: self.secret_key_file.clone(),
             database: self.database.clone(),
+            roles: self.roles,
         }
     }
 }

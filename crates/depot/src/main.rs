@@ -187,8 +187,12 @@ async fn open(config: &Config, bound: Option<&str>) -> Result<Arc<Depot>, String
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let config = Config::load(&args.common, Some(&args))?;
-    // before anything else touches the data directory: one server per directory
-    let lock = DataDirLock::acquire(&config.data_dir)?;
+    // before anything else touches the data directory: one server per directory on the
+    // embedded database (on PostgreSQL processes share it, each with its own temp files)
+    let lock = match &config.database {
+        Some(_) => None,
+        None => Some(DataDirLock::acquire(&config.data_dir)?),
+    };
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(c), Some(k)) => Some(depot_http::server::tls_config(c, k)?),
         (None, None) => None,
@@ -225,11 +229,15 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
              (shown once; change it with `depot admin reset-password`)"
         );
     }
-    let scheduler = depot.start_workers();
+    depot.announce().await.map_err(|e| e.to_string())?;
+    let presence = depot.start_presence();
+    let scheduler = config.roles.worker.then(|| depot.start_workers());
     let app = depot_http::app(depot.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         data_dir = %config.data_dir.display(),
+        database = depot.db.backend().name(),
+        roles = %config.roles.names().join(","),
         content_origin = %depot.config.content_origin,
         "depot {} serving on {scheme}://{addr}/ (API {scheme}://{addr}/pulp/api/v3/, content {scheme}://{addr}/pulp/content/)",
         env!("CARGO_PKG_VERSION"),
@@ -258,7 +266,13 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     };
     depot_http::server::serve(listener, app, tls, config.limits, shutdown).await;
     let _ = draining.await;
-    scheduler.abort();
+    if let Some(s) = scheduler {
+        s.abort();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), presence).await;
+    if let Err(e) = depot.retire().await {
+        tracing::error!(error = %e, "leaving the workers table failed");
+    }
     depot.db.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
@@ -293,7 +307,7 @@ fn raise_open_file_limit(connections: usize) {
 
 /// SIGHUP: forget every cache (an admin command changed users, or an operator asks), then
 /// say so in the lock file, which the admin command waits for.
-async fn reload_on_hangup(depot: Arc<Depot>, mut lock: DataDirLock) {
+async fn reload_on_hangup(depot: Arc<Depot>, mut lock: Option<DataDirLock>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::warn!(
@@ -307,7 +321,9 @@ async fn reload_on_hangup(depot: Arc<Depot>, mut lock: DataDirLock) {
             depot.db.changed(topic);
         }
         reloads += 1;
-        lock.record_reload(reloads);
+        if let Some(lock) = lock.as_mut() {
+            lock.record_reload(reloads);
+        }
         tracing::info!("SIGHUP: caches reloaded");
     }
 }
@@ -333,10 +349,41 @@ fn tell_running_server(data_dir: &std::path::Path) {
     }
 }
 
-/// Admin commands that delete or rewrite what a running server uses need the directory to
-/// themselves.
-fn exclusive(config: &Config, what: &str, instead: &str) -> Result<DataDirLock, String> {
-    DataDirLock::acquire(&config.data_dir).map_err(|e| format!("cannot {what}: {e}. {instead}"))
+/// Admin commands that delete or rewrite what a running server uses need the data to
+/// themselves: the data directory's lock on SQLite; on PostgreSQL no process may have
+/// heartbeat recently.
+async fn exclusive(
+    config: &Config,
+    what: &str,
+    instead: &str,
+) -> Result<Option<DataDirLock>, String> {
+    let Some(url) = &config.database else {
+        return DataDirLock::acquire(&config.data_dir)
+            .map(Some)
+            .map_err(|e| format!("cannot {what}: {e}. {instead}"));
+    };
+    let db = depot_store::Db::connect(url)
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let fresh = chrono::Utc::now()
+        - chrono::Duration::from_std(depot_core::tasks::GONE_AFTER).expect("short duration");
+    let fresh = depot_store::format_time(fresh);
+    let running: Vec<String> = db
+        .workers()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|w| w.last_heartbeat >= fresh)
+        .map(|w| w.name)
+        .collect();
+    db.close().await;
+    if !running.is_empty() {
+        return Err(format!(
+            "cannot {what}: depot processes are running on this database ({}). {instead}",
+            running.join(", ")
+        ));
+    }
+    Ok(None)
 }
 
 async fn wait_for_signal() {
@@ -352,16 +399,22 @@ async fn wait_for_signal() {
 async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<ExitCode, String> {
     let config = Config::load(&common, None)?;
     let _lock = match &command {
-        AdminCommand::OrphanCleanup { .. } => Some(exclusive(
-            &config,
-            "clean up orphans",
-            "With the server running, use its API instead: `pulp orphan cleanup --protection-time 0`",
-        )?),
-        AdminCommand::RotateKey => Some(exclusive(
-            &config,
-            "rotate the key",
-            "Stop the server, rotate, then start it again",
-        )?),
+        AdminCommand::OrphanCleanup { .. } => {
+            exclusive(
+                &config,
+                "clean up orphans",
+                "With the server running, use its API instead: `pulp orphan cleanup --protection-time 0`",
+            )
+            .await?
+        }
+        AdminCommand::RotateKey => {
+            exclusive(
+                &config,
+                "rotate the key",
+                "Stop the servers, rotate, then start them again",
+            )
+            .await?
+        }
         _ => None,
     };
     let depot = open(&config, None).await?;

@@ -42,9 +42,7 @@ async fn start_slow_sync(depot: &DepotServer, repo: &str, upstream: &Upstream) -
 }
 
 fn tmp_is_empty(depot: &DepotServer) -> bool {
-    std::fs::read_dir(depot.data_dir.join("tmp"))
-        .map(|mut d| d.next().is_none())
-        .unwrap_or(true)
+    depot.temp_files().is_empty()
 }
 
 async fn served_ok(depot: &DepotServer, base: &str, files: &[FixtureFile]) {
@@ -570,6 +568,48 @@ async fn one_server_per_data_directory() {
         .await;
     assert_eq!(s, 202, "{v}");
     let task = v["task"].as_str().unwrap().to_string();
+
+    if depot_testkit::server::database_for(&depot.data_dir).is_some() {
+        // on PostgreSQL processes share the database and the directory: a second one
+        // starts beside the first, and its start recovers nothing of the live first one
+        let second = DepotServer::start_in(BIN, &depot.data_dir, &[]).await;
+        assert_eq!(
+            depot.get(&task).await["state"],
+            "running",
+            "the second server's start touched the first one's task"
+        );
+        let status = second.get("status/").await;
+        let workers: Vec<&str> = status["online_workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            workers
+                .iter()
+                .any(|w| w.starts_with(&format!("{}@", depot.pid())))
+                && workers
+                    .iter()
+                    .any(|w| w.starts_with(&format!("{}@", second.pid()))),
+            "{status}"
+        );
+        let t = depot.wait_task(&task).await;
+        assert_eq!(t["state"], "completed", "{t}");
+        let out = depot_testkit::server::depot_command(BIN, &depot.data_dir)
+            .args(["admin", "orphan-cleanup", "--data-dir"])
+            .arg(&depot.data_dir)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("depot processes are running")
+                && stderr.contains("pulp orphan cleanup"),
+            "{stderr}"
+        );
+        return;
+    }
 
     let second = tokio::task::spawn_blocking({
         let data = depot.data_dir.clone();

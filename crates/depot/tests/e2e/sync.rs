@@ -155,9 +155,8 @@ async fn broken_sync(depot: &DepotServer, repo: &str, artifacts_before: i64, exp
         "a failed sync stored artifacts"
     );
     // nothing half-written left behind
-    let tmp = depot.data_dir.join("tmp");
-    let leftovers: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
-    assert!(leftovers.is_empty(), "temp files left in {}", tmp.display());
+    let leftovers = depot.temp_files();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,5 +10,6 @@ mod limits;
 mod lists;
 mod pulp_cli;
 mod rpm;
+mod scale;
 mod sync;
 mod train;

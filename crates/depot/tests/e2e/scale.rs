@@ -1,0 +1,264 @@
+//! Several depot processes on one PostgreSQL database and one data directory: an API and
+//! content process, and worker processes that share the task queue. Needs the PostgreSQL
+//! server of `scripts/test` (DEPOT_TEST_POSTGRES); without it these tests fail, they do not
+//! skip (the SQLite pass of `scripts/test` leaves them out).
+
+use std::time::{Duration, Instant};
+
+use depot_testkit::{DepotServer, Fault, Upstream, server::POSTGRES_ENV};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{BIN, files_in, remote, repository, sync, tempdir};
+
+fn require_postgres() {
+    assert!(
+        std::env::var(POSTGRES_ENV).is_ok_and(|v| !v.is_empty()),
+        "these tests need PostgreSQL: set {POSTGRES_ENV} (scripts/test starts one)"
+    );
+}
+
+/// An upstream of `count` files that each answer after `delay`.
+async fn slow_upstream(dir: &std::path::Path, count: usize, seed: u64, delay: u64) -> Upstream {
+    let files = files_in(dir, count, 1000, 3000, seed);
+    let upstream = Upstream::start(dir).await;
+    for f in &files {
+        upstream.set_fault(&f.relative_path, Fault::Delay(Duration::from_millis(delay)));
+    }
+    upstream
+}
+
+/// The worker (process name) a task runs or ran on.
+fn worker_of(depot: &DepotServer, task: &str) -> String {
+    let id = task.trim_end_matches('/').rsplit('/').next().unwrap();
+    depot.sql_row(&format!(
+        "SELECT coalesce(worker, '') FROM tasks WHERE id = '{id}'"
+    ))[0]
+        .clone()
+}
+
+async fn start_sync(depot: &DepotServer, repo: &str) -> String {
+    let (s, v) = depot
+        .call(Method::POST, &format!("{repo}sync/"), Some(&json!({})))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    v["task"].as_str().unwrap().to_string()
+}
+
+async fn wait_state(depot: &DepotServer, task: &str, state: &str, within: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let t = depot.get(task).await;
+        if t["state"] == state {
+            return t;
+        }
+        assert!(
+            started.elapsed() < within,
+            "task not {state} within {within:?}: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_share_the_queue_and_a_killed_worker_is_recovered() {
+    require_postgres();
+    let tmp = tempdir();
+    let data = tmp.path().join("data");
+    // the API and content app, which runs no task itself
+    let api = DepotServer::start_in(BIN, &data, &["--role", "api,content"]).await;
+    let w1 = DepotServer::start_in(BIN, &data, &["--role", "worker", "--workers", "1"]).await;
+    let w2 = DepotServer::start_in(BIN, &data, &["--role", "worker", "--workers", "1"]).await;
+
+    // each process is listed by what it does
+    let status = api.get("status/").await;
+    let names = |key: &str| -> Vec<String> {
+        status[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let pid_in = |list: &[String], pid: u32| list.iter().any(|n| n.starts_with(&format!("{pid}@")));
+    assert!(pid_in(&names("online_workers"), w1.pid()), "{status}");
+    assert!(pid_in(&names("online_workers"), w2.pid()), "{status}");
+    assert!(!pid_in(&names("online_workers"), api.pid()), "{status}");
+    assert!(pid_in(&names("online_api_apps"), api.pid()), "{status}");
+    assert!(!pid_in(&names("online_api_apps"), w1.pid()), "{status}");
+    assert!(pid_in(&names("online_content_apps"), api.pid()), "{status}");
+    // a worker process serves neither the API nor content
+    let (s, _) = w1.call(Method::GET, "repositories/", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // four syncs of four repositories, spread over the two workers
+    let mut tasks = Vec::new();
+    let mut dirs = Vec::new();
+    let mut upstreams = Vec::new();
+    for i in 0..4 {
+        let dir = tempdir();
+        let up = slow_upstream(dir.path(), 6, 100 + i, 100).await;
+        let r = remote(
+            &api,
+            &format!("r{i}"),
+            &up.url("PULP_MANIFEST"),
+            json!({"download_concurrency": 1}),
+        )
+        .await;
+        let repo = repository(&api, &format!("repo{i}"), Some(&r)).await;
+        tasks.push(start_sync(&api, &repo).await);
+        dirs.push(dir);
+        upstreams.push(up);
+    }
+    let mut ran_on = std::collections::HashSet::new();
+    for t in &tasks {
+        let done = api.wait_task(t).await;
+        assert_eq!(done["state"], "completed", "{done}");
+        ran_on.insert(worker_of(&api, t));
+    }
+    assert_eq!(ran_on.len(), 2, "the syncs ran on {ran_on:?}");
+
+    // a slow sync, then the worker running it killed: the live one fails the task and
+    // frees the repository
+    let dir = tempdir();
+    let up = slow_upstream(dir.path(), 40, 7, 200).await;
+    let r = remote(
+        &api,
+        "slow",
+        &up.url("PULP_MANIFEST"),
+        json!({"download_concurrency": 1}),
+    )
+    .await;
+    let repo = repository(&api, "slow", Some(&r)).await;
+    let task = start_sync(&api, &repo).await;
+    wait_state(&api, &task, "running", Duration::from_secs(20)).await;
+    let victim_name = worker_of(&api, &task);
+    let mut workers = vec![w1, w2];
+    let victim = workers
+        .iter()
+        .position(|w| victim_name.starts_with(&format!("{}@", w.pid())))
+        .unwrap_or_else(|| panic!("the sync runs on {victim_name:?}, not a worker of this test"));
+    let killed_at = Instant::now();
+    workers[victim].kill9();
+    let survivor = &workers[1 - victim];
+    let t = wait_state(&api, &task, "failed", Duration::from_secs(30)).await;
+    let recovered_in = killed_at.elapsed();
+    assert!(
+        t["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("worker died"),
+        "{t}"
+    );
+    // nothing half-made: no version, no staged units
+    assert_eq!(
+        api.get(&format!("{repo}versions/")).await["count"],
+        1,
+        "a killed sync left a version"
+    );
+    let id = task.trim_end_matches('/').rsplit('/').next().unwrap();
+    assert_eq!(
+        api.sql_row(&format!(
+            "SELECT count(*) FROM sync_staging WHERE task_id = '{id}'"
+        ))[0],
+        "0"
+    );
+
+    // a task the survivor runs, canceled through the API process
+    let busy_dir = tempdir();
+    let busy_up = slow_upstream(busy_dir.path(), 30, 8, 200).await;
+    let busy_r = remote(
+        &api,
+        "busy",
+        &busy_up.url("PULP_MANIFEST"),
+        json!({"download_concurrency": 1}),
+    )
+    .await;
+    let busy_repo = repository(&api, "busy", Some(&busy_r)).await;
+    let busy = start_sync(&api, &busy_repo).await;
+    wait_state(&api, &busy, "running", Duration::from_secs(20)).await;
+    assert!(worker_of(&api, &busy).starts_with(&format!("{}@", survivor.pid())));
+    let (s, v) = api
+        .call(Method::PATCH, &busy, Some(&json!({"state": "canceled"})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    wait_state(&api, &busy, "canceled", Duration::from_secs(10)).await;
+
+    // the repository is free again: a re-sync runs on the survivor and completes
+    up.clear_faults();
+    let again = sync(&api, &repo, json!({})).await;
+    assert_eq!(again["state"], "completed", "{again}");
+    assert!(
+        worker_of(&api, again["pulp_href"].as_str().unwrap())
+            .starts_with(&format!("{}@", survivor.pid()))
+    );
+    // a worker that hangs (stopped, so its pid lives on) is recognised by its silence
+    let w3 = DepotServer::start_in(BIN, &data, &["--role", "worker", "--workers", "1"]).await;
+    let hang_dir = tempdir();
+    let hang_up = slow_upstream(hang_dir.path(), 40, 9, 300).await;
+    let hang_r = remote(
+        &api,
+        "hang",
+        &hang_up.url("PULP_MANIFEST"),
+        json!({"download_concurrency": 1}),
+    )
+    .await;
+    let hang_repo = repository(&api, "hang", Some(&hang_r)).await;
+    let hung_task = start_sync(&api, &hang_repo).await;
+    wait_state(&api, &hung_task, "running", Duration::from_secs(20)).await;
+    let hung_name = worker_of(&api, &hung_task);
+    let (hung, live) = if hung_name.starts_with(&format!("{}@", w3.pid())) {
+        (&w3, survivor)
+    } else {
+        (survivor, &w3)
+    };
+    let signal = |sig: &str, pid: u32| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP", hung.pid());
+    let hung_at = Instant::now();
+    let t = wait_state(&api, &hung_task, "failed", Duration::from_secs(30)).await;
+    let silent_for = hung_at.elapsed();
+    signal("-KILL", hung.pid());
+    assert!(
+        silent_for >= Duration::from_secs(15),
+        "failed after {silent_for:?}, before the worker could be silent long enough: {t}"
+    );
+    hang_up.clear_faults();
+    let again = sync(&api, &hang_repo, json!({})).await;
+    assert_eq!(again["state"], "completed", "{again}");
+    assert!(
+        worker_of(&api, again["pulp_href"].as_str().unwrap())
+            .starts_with(&format!("{}@", live.pid()))
+    );
+
+    // every stored blob matches its digest
+    let out = depot_testkit::server::depot_command(BIN, &data)
+        .args(["admin", "check", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // and the killed worker is no longer listed
+    let status = api.get("status/").await;
+    assert!(
+        !status["online_workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["name"] == victim_name.as_str()),
+        "{status}"
+    );
+    eprintln!(
+        "killed worker's task failed after {recovered_in:?}, a hung worker's after {silent_for:?}"
+    );
+}

@@ -123,9 +123,89 @@ impl Db {
         self.write.backend()
     }
 
-    /// Record that something under `topic` changed.
+    /// Record that something under `topic` changed: caches of this process forget at
+    /// once; on PostgreSQL every other process hears it through `NOTIFY` (see
+    /// [`Db::listen`]).
     pub fn changed(&self, topic: Topic) {
         self.events.notify(topic);
+        if let Pool::Postgres(pool) = &self.write {
+            let pool = pool.clone();
+            let payload = format!("{}:{}", topic.name(), self.events.origin);
+            tokio::spawn(async move {
+                if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(crate::events::CHANNEL)
+                    .bind(&payload)
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::warn!(error = %e, "telling other processes of a change failed");
+                }
+            });
+        }
+    }
+
+    /// Tell every other process that `topic` changed, and wait until the database has it
+    /// (for a short-lived process, such as an admin command, that may exit right after).
+    pub async fn announce(&self, topic: Topic) -> Result<()> {
+        if let Pool::Postgres(pool) = &self.write {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(crate::events::CHANNEL)
+                .bind(format!("{}:{}", topic.name(), self.events.origin))
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// On PostgreSQL, hear the changes other processes make and forget what they make
+    /// stale. Should the connection drop, every cache is forgotten once it is back (what
+    /// was said meanwhile is lost). Nothing to do on SQLite (one process).
+    pub fn listen(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let Pool::Postgres(pool) = &self.write else {
+            return None;
+        };
+        let pool = pool.clone();
+        let events = self.events.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for other processes' changes");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = listener.listen(crate::events::CHANNEL).await {
+                    tracing::warn!(error = %e, "cannot listen for other processes' changes");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                // whatever changed while nobody listened
+                for topic in Topic::ALL {
+                    events.notify(topic);
+                }
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(n)) => {
+                            let (topic, origin) =
+                                n.payload().split_once(':').unwrap_or((n.payload(), ""));
+                            if origin != &*events.origin
+                                && let Some(t) = Topic::from_name(topic)
+                            {
+                                events.notify(t);
+                            }
+                        }
+                        // the connection dropped: listen again, forgetting everything
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "listening for changes failed");
+                            break;
+                        }
+                    }
+                }
+            }
+        }))
     }
 
     /// Whether the database answers (for `/status/`).

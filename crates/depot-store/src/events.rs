@@ -22,6 +22,17 @@ pub enum Topic {
 impl Topic {
     pub const ALL: [Topic; 2] = [Topic::Serving, Topic::Auth];
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Serving => "serving",
+            Topic::Auth => "auth",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Topic> {
+        Topic::ALL.into_iter().find(|t| t.name() == name)
+    }
+
     fn index(self) -> usize {
         match self {
             Topic::Serving => 0,
@@ -34,15 +45,21 @@ impl Topic {
 #[derive(Clone, Debug)]
 pub struct Events {
     counters: Arc<[AtomicU64; 2]>,
+    /// Identifies this process's own notifications when they come back from the database.
+    pub origin: Arc<str>,
 }
 
 impl Default for Events {
     fn default() -> Self {
         Events {
             counters: Arc::new([AtomicU64::new(1), AtomicU64::new(1)]),
+            origin: uuid::Uuid::new_v4().simple().to_string().into(),
         }
     }
 }
+
+/// The PostgreSQL channel every process listens on; payloads are `<topic>:<origin>`.
+pub const CHANNEL: &str = "depot_events";
 
 impl Events {
     /// The current generation of `topic`.

@@ -230,6 +230,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         );
     }
     depot.announce().await.map_err(|e| e.to_string())?;
+    let changes = depot.db.listen();
     let presence = depot.start_presence();
     let scheduler = config.roles.worker.then(|| depot.start_workers());
     let app = depot_http::app(depot.clone());
@@ -272,6 +273,9 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let _ = tokio::time::timeout(Duration::from_secs(5), presence).await;
     if let Err(e) = depot.retire().await {
         tracing::error!(error = %e, "leaving the workers table failed");
+    }
+    if let Some(l) = changes {
+        l.abort();
     }
     depot.db.close().await;
     tracing::info!("stopped");
@@ -446,6 +450,11 @@ async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<Exit
                     .map_err(|e| e.to_string())?;
             }
             tell_running_server(&config.data_dir);
+            depot
+                .db
+                .announce(depot_store::Topic::Auth)
+                .await
+                .map_err(|e| e.to_string())?;
             if generated {
                 println!("New password for '{username}': {pw}");
             } else {
@@ -485,6 +494,11 @@ async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<Exit
                     .map_err(|e| e.to_string())?;
             }
             tell_running_server(&config.data_dir);
+            depot
+                .db
+                .announce(depot_store::Topic::Auth)
+                .await
+                .map_err(|e| e.to_string())?;
             if generated {
                 println!("Created user '{username}' with password: {pw}");
             } else {

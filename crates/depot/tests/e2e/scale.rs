@@ -133,7 +133,7 @@ async fn workers_share_the_queue_and_a_killed_worker_is_recovered() {
     let task = start_sync(&api, &repo).await;
     wait_state(&api, &task, "running", Duration::from_secs(20)).await;
     let victim_name = worker_of(&api, &task);
-    let mut workers = vec![w1, w2];
+    let mut workers = [w1, w2];
     let victim = workers
         .iter()
         .position(|w| victim_name.starts_with(&format!("{}@", w.pid())))
@@ -260,5 +260,101 @@ async fn workers_share_the_queue_and_a_killed_worker_is_recovered() {
     );
     eprintln!(
         "killed worker's task failed after {recovered_in:?}, a hung worker's after {silent_for:?}"
+    );
+}
+
+/// Poll `probe` until it returns `want`; how long that took.
+async fn seen_within<F, Fut>(limit: Duration, want: u16, mut probe: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    let started = Instant::now();
+    loop {
+        let got = probe().await;
+        if got == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "still {got} after {limit:?}, not {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_through_one_process_are_seen_by_every_other_within_a_second() {
+    require_postgres();
+    use crate::access::{get_as, group_with, rbac_guard, user};
+    let tmp = tempdir();
+    let data = tmp.path().join("data");
+    let a = DepotServer::start_in(BIN, &data, &[]).await;
+    let b = DepotServer::start_in(BIN, &data, &["--role", "api,content"]).await;
+
+    let dir = tempdir();
+    let files = files_in(dir.path(), 3, 100, 500, 31);
+    let up = Upstream::start(dir.path()).await;
+    let r = remote(&a, "r", &up.url("PULP_MANIFEST"), json!({})).await;
+    let repo = repository(&a, "repo", Some(&r)).await;
+    assert_eq!(sync(&a, &repo, json!({})).await["state"], "completed");
+    crate::common::publish_and_distribute(&a, &repo, "dev").await;
+    let path = format!("dev/{}", files[0].relative_path);
+    user(&a, "ci", "ci-password-1").await;
+    group_with(&a, "developers", &["ci"]).await;
+    let guard = rbac_guard(&a, "development", &["developers"]).await;
+
+    // b serves the unguarded distribution (and remembers it)
+    assert_eq!(get_as(&b, &path, None).await, 200);
+    assert_eq!(get_as(&b, &path, None).await, 200);
+
+    // the guard set through a: b refuses anonymous readers within a second
+    let dist = a.get("distributions/file/file/?name=dev").await["results"][0]["pulp_href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.run_ok(Method::PATCH, &dist, Some(json!({"content_guard": guard})))
+        .await;
+    let guarded_in = seen_within(Duration::from_secs(1), 401, || get_as(&b, &path, None)).await;
+    // the member reads through b (and b remembers the verified password)
+    assert_eq!(get_as(&b, &path, Some(("ci", "ci-password-1"))).await, 200);
+    assert_eq!(get_as(&b, &path, Some(("ci", "ci-password-1"))).await, 200);
+
+    // a password change through a: b refuses the old one within a second
+    let ci = a.get("users/?username=ci").await["results"][0]["pulp_href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, v) = a
+        .call(
+            Method::PATCH,
+            &ci,
+            Some(&json!({"password": "ci-password-2"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let password_in = seen_within(Duration::from_secs(1), 401, || {
+        get_as(&b, &path, Some(("ci", "ci-password-1")))
+    })
+    .await;
+    assert_eq!(get_as(&b, &path, Some(("ci", "ci-password-2"))).await, 200);
+
+    // the membership removed through a: b forbids the member within a second
+    let group = a.get("groups/?name=developers").await["results"][0]["pulp_href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = ci.trim_end_matches('/').rsplit('/').next().unwrap();
+    let (s, v) = a
+        .call(Method::DELETE, &format!("{group}users/{id}/"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let membership_in = seen_within(Duration::from_secs(1), 403, || {
+        get_as(&b, &path, Some(("ci", "ci-password-2")))
+    })
+    .await;
+    eprintln!(
+        "seen by the other process after: guard {guarded_in:?}, password {password_in:?}, \
+         membership {membership_in:?}"
     );
 }

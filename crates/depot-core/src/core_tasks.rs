@@ -424,7 +424,7 @@ impl Depot {
     ) -> Result<(u64, u64)> {
         let cutoff =
             depot_store::format_time(chrono::Utc::now() - chrono::Duration::minutes(minutes));
-        let _gc = self.blob_gc.write().await;
+        let _gc = self.blobs_collecting().await?;
         let (units, artifacts, digests) = self.db.orphan_cleanup(&cutoff, only).await?;
         for d in &digests {
             self.blobs.remove(d).await?;

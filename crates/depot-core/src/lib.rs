@@ -45,6 +45,30 @@ pub struct Config {
     pub database: Option<String>,
     /// What this process serves.
     pub roles: Roles,
+    /// Where artifact bytes live.
+    pub blob_store: depot_store::BlobLocation,
+    /// Answer requests for stored artifacts with a redirect to a short-lived presigned URL
+    /// of the object store (after the content guard admitted them), like Pulp's
+    /// `REDIRECT_TO_OBJECT_STORAGE`; otherwise stream the bytes through.
+    pub redirect_to_object_storage: bool,
+}
+
+/// While blobs are being added (shared) or collected (exclusive); see
+/// [`Depot::blobs_adding`].
+#[derive(Debug)]
+pub struct BlobGcGuard {
+    _local: BlobGcLocal,
+    _shared: depot_store::sql::SessionLock,
+}
+
+#[derive(Debug)]
+enum BlobGcLocal {
+    Adding {
+        _guard: tokio::sync::OwnedRwLockReadGuard<()>,
+    },
+    Collecting {
+        _guard: tokio::sync::OwnedRwLockWriteGuard<()>,
+    },
 }
 
 /// What one `depot serve` process does: the REST API, the content app, running tasks.
@@ -125,6 +149,9 @@ fn pid_alive(pid: i64) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// The cross-process lock between blob writers and orphan cleanup.
+const BLOB_GC_LOCK: &str = "depot:blob-gc";
+
 /// The running depot: storage, registered content types, task runner and caches.
 #[derive(Debug)]
 pub struct Depot {
@@ -140,9 +167,10 @@ pub struct Depot {
     pub secrets: Arc<depot_store::secrets::SecretBox>,
     pub fetches: ondemand::Fetches,
     pub serving: serving::ServingCache,
-    /// Held for reading while blobs are added, for writing while orphan cleanup deletes them,
-    /// so a blob is never deleted between being stored and being referenced.
-    pub blob_gc: tokio::sync::RwLock<()>,
+    /// Held shared while blobs are added, exclusively while orphan cleanup deletes them, so
+    /// a blob is never deleted between being stored and being referenced (see
+    /// [`Depot::blobs_adding`]).
+    blob_gc: Arc<tokio::sync::RwLock<()>>,
     /// Identifies this process in `/status/` and in the workers table (`<pid>@<host>` like
     /// Pulp).
     pub process_name: String,
@@ -163,7 +191,8 @@ impl Depot {
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into());
         let process_name = format!("{}@{host}", std::process::id());
-        let blobs = BlobStore::open(&config.data_dir)?.for_process(&process_name)?;
+        let blobs =
+            BlobStore::open_at(&config.data_dir, &config.blob_store)?.for_process(&process_name)?;
         let mut all = vec![core_tasks::plugin()];
         all.extend(plugins);
         let secrets = Arc::new(
@@ -185,11 +214,32 @@ impl Depot {
             secrets,
             fetches: ondemand::Fetches::default(),
             serving,
-            blob_gc: tokio::sync::RwLock::new(()),
+            blob_gc: Arc::default(),
             process_name,
             host,
         };
         Ok(Arc::new(depot))
+    }
+
+    /// Hold while storing blobs and recording what references them: orphan cleanup, in this
+    /// process or any other on the same database, waits until the guard is dropped.
+    pub async fn blobs_adding(&self) -> Result<BlobGcGuard> {
+        let local = self.blob_gc.clone().read_owned().await;
+        let shared = self.db.write.session_lock(BLOB_GC_LOCK, false).await?;
+        Ok(BlobGcGuard {
+            _local: BlobGcLocal::Adding { _guard: local },
+            _shared: shared,
+        })
+    }
+
+    /// Hold while deleting blobs: waits for every process's blob writers to finish.
+    pub async fn blobs_collecting(&self) -> Result<BlobGcGuard> {
+        let local = self.blob_gc.clone().write_owned().await;
+        let shared = self.db.write.session_lock(BLOB_GC_LOCK, true).await?;
+        Ok(BlobGcGuard {
+            _local: BlobGcLocal::Collecting { _guard: local },
+            _shared: shared,
+        })
     }
 
     /// Recover from unclean stops before serving. On SQLite this process has the database

@@ -214,9 +214,12 @@ impl Depot {
             match outcome {
                 Ok((digests, policy)) => {
                     let mut stored = None;
+                    let mut kept = None;
                     if policy != Policy::Streamed {
-                        match depot.blobs.commit(blob, &digests.sha256).await {
-                            Ok(path) => {
+                        // on an object store the temp file outlives the map entry, so a
+                        // reader that found the entry can still open it
+                        match depot.blobs.commit_keeping(blob, &digests.sha256).await {
+                            Ok(committed) => {
                                 if let Err(e) = depot
                                     .db
                                     .record_downloads(&[(ca.clone(), digests.clone())])
@@ -224,7 +227,10 @@ impl Depot {
                                 {
                                     tracing::error!(error = %e, "recording a fetched artifact failed");
                                 }
-                                stored = Some(path);
+                                match committed {
+                                    depot_store::Committed::Local(path) => stored = Some(path),
+                                    uploaded => kept = Some(uploaded),
+                                }
                             }
                             Err(e) => {
                                 tracing::error!(error = %e, "storing a fetched artifact failed")
@@ -235,6 +241,7 @@ impl Depot {
                             size: digests.size,
                             stored,
                         });
+                        drop(kept);
                     } else {
                         depot.fetches.map.lock().unwrap().remove(&ca);
                         let _ = tx.send(FetchState::Done {

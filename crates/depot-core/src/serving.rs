@@ -3,7 +3,6 @@
 //! nothing. HTTP details (headers, ranges, HTML) are the HTTP layer's.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -154,7 +153,6 @@ enum Table<'a> {
 /// A stored file as the content app sends it.
 #[derive(Clone, Debug)]
 pub struct StoredFile {
-    pub path: PathBuf,
     pub size: u64,
     pub sha256: String,
     /// When the artifact was stored (Pulp's rendering, RFC 3339).
@@ -545,7 +543,6 @@ impl Depot {
     fn file_source(&self, f: ServedFile) -> FileSource {
         match (f.artifact_sha256, f.artifact_size) {
             (Some(sha256), Some(size)) => FileSource::Stored(Arc::new(StoredFile {
-                path: self.blobs.path_for(&sha256),
                 size: size as u64,
                 sha256,
                 last_modified: f.artifact_created.unwrap_or_default(),

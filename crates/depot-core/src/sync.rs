@@ -251,7 +251,7 @@ impl SyncRun {
                     }
                 }
             });
-        let _gc = depot.blob_gc.read().await;
+        let _gc = depot.blobs_adding().await?;
         tokio::try_join!(downloads, writer)?;
         p.finish();
         Ok(())

@@ -46,7 +46,7 @@ pub async fn publish_version(
         .version_by_id(version_id)
         .await?
         .ok_or_else(|| CoreError::NotFound("the repository version was deleted".into()))?;
-    let _gc = depot.blob_gc.read().await;
+    let _gc = depot.blobs_adding().await?;
     let mut files = Vec::new();
     if let Some(name) = &manifest {
         let mut blob = depot.blobs.create_temp(&ExpectedDigests::default()).await?;

@@ -144,7 +144,7 @@ pub async fn synchronize(ctx: TaskCtx) -> Result<TaskOutput, TaskError> {
             .version_get(&run.repository.id, number)
             .await?
             .ok_or_else(|| TaskError::failed("the new version vanished"))?;
-        let _gc = depot.blob_gc.read().await;
+        let _gc = depot.blobs_adding().await?;
         depot
             .blobs
             .commit(manifest, &digests.sha256)

@@ -6,20 +6,20 @@
 //! listing in Pulp's format. Errors are plain text like Pulp's (`404: Not Found`); an upstream
 //! failure is a 502, never a truncated 200 that looks complete.
 
-use std::io::SeekFrom;
-
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use depot_core::serving::{Access, FileSource, ListingEntry, Resolution, Source, check_path};
 use depot_core::{CONTENT_PATH_PREFIX, Depot};
 
 use crate::AppState;
 use crate::ops::basic_credentials;
+
+/// How long a presigned object-store URL stays valid.
+const PRESIGNED_URL_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn text(status: StatusCode, body: String) -> Response {
     let mut r = (status, body).into_response();
@@ -460,24 +460,47 @@ async fn send_file(
                 let part = bytes.slice(start as usize..(start + len) as usize);
                 return Ok(builder.body(Body::from(part)).expect("valid response"));
             }
+            // the object store serves the bytes itself, to a client the guard admitted
+            if depot.config.redirect_to_object_storage {
+                match depot
+                    .blobs
+                    .presigned_url(&f.sha256, PRESIGNED_URL_TTL)
+                    .await
+                {
+                    Ok(Some(url)) => {
+                        return Ok(Response::builder()
+                            .status(StatusCode::FOUND)
+                            .header(header::LOCATION, url)
+                            .header(header::CACHE_CONTROL, "no-store")
+                            .body(Body::empty())
+                            .expect("valid response"));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(sha256 = %f.sha256, error = %e, "cannot presign a stored artifact's URL");
+                        return Ok(text(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "500: artifact storage unavailable".into(),
+                        ));
+                    }
+                }
+            }
             if size <= depot.serving.max_body {
-                let path = f.path.clone();
-                match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
-                    Ok(Ok(bytes)) if bytes.len() as u64 == size => {
-                        let bytes = bytes::Bytes::from(bytes);
+                match depot.blobs.read_all(&f.sha256).await {
+                    Ok(bytes) if bytes.len() as u64 == size => {
                         depot.serving.keep_body(&f.sha256, bytes.clone());
                         let part = bytes.slice(start as usize..(start + len) as usize);
                         return Ok(builder.body(Body::from(part)).expect("valid response"));
                     }
-                    Ok(Ok(bytes)) => {
-                        tracing::error!(path = %f.path.display(), stored = bytes.len(), expected = size, "stored artifact has the wrong size");
+                    Ok(bytes) => {
+                        tracing::error!(sha256 = %f.sha256, stored = bytes.len(), expected = size, "stored artifact has the wrong size");
                         return Ok(text(
                             StatusCode::INTERNAL_SERVER_ERROR,
                             "500: artifact file damaged".into(),
                         ));
                     }
-                    _ => {
-                        tracing::error!(path = %f.path.display(), "stored artifact missing");
+                    Err(e) => {
+                        tracing::error!(sha256 = %f.sha256, error = %e, "stored artifact missing");
                         return Ok(text(
                             StatusCode::INTERNAL_SERVER_ERROR,
                             "500: artifact file missing".into(),
@@ -485,21 +508,16 @@ async fn send_file(
                     }
                 }
             }
-            let mut file = match tokio::fs::File::open(&f.path).await {
-                Ok(file) => file,
+            let stream = match depot.blobs.read(&f.sha256, start, Some(len)).await {
+                Ok(stream) => stream,
                 Err(e) => {
-                    tracing::error!(path = %f.path.display(), error = %e, "stored artifact missing");
+                    tracing::error!(sha256 = %f.sha256, error = %e, "stored artifact missing");
                     return Ok(text(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "500: artifact file missing".into(),
                     ));
                 }
             };
-            if start > 0 {
-                file.seek(SeekFrom::Start(start)).await?;
-            }
-            let capacity = (len as usize).clamp(1, 256 * 1024);
-            let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), capacity);
             Ok(builder
                 .body(Body::from_stream(stream))
                 .expect("valid response"))

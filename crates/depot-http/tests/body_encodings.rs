@@ -122,6 +122,8 @@ async fn every_body_field_reads_the_same_in_json_form_and_multipart() {
             secret_key_file: tmp.path().join("secrets.key"),
             database: None,
             roles: Default::default(),
+            blob_store: Default::default(),
+            redirect_to_object_storage: false,
         },
         vec![depot_file::plugin(), depot_rpm::plugin()],
     )
@@ -217,6 +219,8 @@ async fn absent_and_blank_fields_in_forms() {
             secret_key_file: tmp.path().join("secrets.key"),
             database: None,
             roles: Default::default(),
+            blob_store: Default::default(),
+            redirect_to_object_storage: false,
         },
         vec![],
     )

@@ -514,13 +514,14 @@ pub fn plugin() -> Plugin {
         build: |depot, _fields, artifact| {
             async move {
                 // Like Pulp, the package's path is its NVRA file name, whatever was asked.
-                let path = depot.blobs.path_for(&artifact.sha256);
+                let file = depot.blobs.local_copy(&artifact.sha256).await?;
                 let sha = artifact.sha256.clone();
                 let size = artifact.size as u64;
-                let parsed = tokio::task::spawn_blocking(move || upload::read(&path, &sha, size))
-                    .await
-                    .map_err(|e| CoreError::Internal(e.to_string()))?
-                    .map_err(|e| CoreError::invalid("file", e))?;
+                let parsed =
+                    tokio::task::spawn_blocking(move || upload::read(file.path(), &sha, size))
+                        .await
+                        .map_err(|e| CoreError::Internal(e.to_string()))?
+                        .map_err(|e| CoreError::invalid("file", e))?;
                 Ok(upload::unit(parsed, artifact.id.clone()))
             }
             .boxed()

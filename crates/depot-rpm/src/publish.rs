@@ -581,7 +581,7 @@ pub async fn publish_version(
     version: &VersionRow,
     opts: &Options,
 ) -> Result<(String, String), CoreError> {
-    let _gc = depot.blob_gc.read().await;
+    let _gc = depot.blobs_adding().await?;
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -260,7 +260,7 @@ pub async fn synchronize(ctx: TaskCtx) -> Result<TaskOutput, TaskError> {
     }
 
     // Other records: kept as they are.
-    let _gc = depot.blob_gc.read().await;
+    let _gc = depot.blobs_adding().await?;
     let mut metadata_files: Vec<(String, String)> = Vec::new(); // (href, artifact id)
     let mut kept = Vec::new();
     for (r, blob, digests) in fetched {

@@ -20,7 +20,10 @@ pub mod sql;
 pub mod tasks;
 pub mod versions;
 
-pub use blobs::{BlobStore, Digests, ExpectedDigests, TempBlob};
+pub use blobs::{
+    BlobLocation, BlobStore, BlobStream, Committed, Digests, ExpectedDigests, LocalBlob, S3Config,
+    TempBlob,
+};
 pub use db::Db;
 pub use events::{Events, Topic};
 pub use list::{Filter, KeyTest, ListQuery, Page};

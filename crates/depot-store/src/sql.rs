@@ -155,7 +155,35 @@ impl Pool {
             Pool::Postgres(p) => p.close().await,
         }
     }
+
+    /// Take a lock every process on this database respects, held until the guard is dropped:
+    /// `exclusive`, or shared with other shared holders. On PostgreSQL a session advisory
+    /// lock on a connection of its own, closed (not returned to the pool) on drop, so the
+    /// lock ends with the guard or with a process that dies. On SQLite one process owns the
+    /// database and the guard holds nothing.
+    pub async fn session_lock(
+        &self,
+        key: &str,
+        exclusive: bool,
+    ) -> Result<SessionLock, sqlx::Error> {
+        let Pool::Postgres(p) = self else {
+            return Ok(SessionLock(None));
+        };
+        let mut conn = p.acquire().await?;
+        conn.close_on_drop();
+        let sql = if exclusive {
+            "SELECT pg_advisory_lock(hashtextextended($1, 0))"
+        } else {
+            "SELECT pg_advisory_lock_shared(hashtextextended($1, 0))"
+        };
+        sqlx::query(sql).bind(key).execute(&mut *conn).await?;
+        Ok(SessionLock(Some(conn)))
+    }
 }
+
+/// A lock held across processes until dropped (see [`Pool::session_lock`]).
+#[derive(Debug)]
+pub struct SessionLock(#[allow(dead_code)] Option<sqlx::pool::PoolConnection<Postgres>>);
 
 /// A transaction on one of the backends; rolled back when dropped uncommitted.
 pub enum Tx {

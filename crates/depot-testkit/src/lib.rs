@@ -5,6 +5,7 @@
 //! Everything runs for real on loopback: no mocks of depot or of the clients.
 
 pub mod bench;
+pub mod blobs;
 pub mod fixtures;
 pub mod rpm_fixtures;
 pub mod server;

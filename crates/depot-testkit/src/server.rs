@@ -56,12 +56,45 @@ pub fn database_for(data_dir: &Path) -> Option<String> {
     Some(format!("{server}/{name}"))
 }
 
-/// A `depot` command for the depot on `data_dir`, pointed at its metadata database.
+/// The S3 bucket the suite keeps blobs in instead of data directories, when set
+/// (`s3://BUCKET`), with the server in `DEPOT_TEST_S3_ENDPOINT` and the key in
+/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`. `scripts/s3` starts one.
+pub const S3_ENV: &str = "DEPOT_TEST_S3";
+
+/// The blob store of the depot on `data_dir`: `None` (its `artifact/` directory) unless the
+/// suite runs on S3, where each data directory gets a prefix of its own in the bucket.
+pub fn blob_store_for(data_dir: &Path) -> Option<String> {
+    let bucket = std::env::var(S3_ENV).ok().filter(|s| !s.is_empty())?;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(data_dir.to_string_lossy().as_bytes());
+    Some(format!(
+        "{}/{}",
+        bucket.trim_end_matches('/'),
+        &hex::encode(digest)[..20]
+    ))
+}
+
+/// The suite's S3 server (`DEPOT_TEST_S3_ENDPOINT`).
+pub fn s3_endpoint() -> String {
+    std::env::var("DEPOT_TEST_S3_ENDPOINT").expect("DEPOT_TEST_S3_ENDPOINT names the S3 server")
+}
+
+/// A `depot` command for the depot on `data_dir`, pointed at its metadata database and its
+/// blob store.
 pub fn depot_command(binary: impl AsRef<std::ffi::OsStr>, data_dir: &Path) -> Command {
     let mut cmd = Command::new(binary);
     match database_for(data_dir) {
         Some(url) => cmd.env("DEPOT_DATABASE_URL", url),
         None => cmd.env_remove("DEPOT_DATABASE_URL"),
+    };
+    match blob_store_for(data_dir) {
+        Some(url) => cmd
+            .env("DEPOT_BLOB_STORE", url)
+            .env("DEPOT_S3_ENDPOINT", s3_endpoint())
+            .env("DEPOT_S3_REGION", "garage"),
+        None => cmd
+            .env_remove("DEPOT_BLOB_STORE")
+            .env_remove("DEPOT_S3_ENDPOINT"),
     };
     cmd
 }

@@ -11,6 +11,12 @@
 //! secret_key_file = "/etc/depot/secrets.key"
 //! database = "postgres://depot@db.internal/depot"   # default: SQLite in the data dir
 //! roles = "api,content"                             # default: api,content,worker
+//! blob_store = "s3://depot-artifacts/prod"           # default: local (artifact/ in the data dir)
+//! s3_endpoint = "https://s3.example.internal:3900"   # default: AWS
+//! s3_region = "garage"                               # default: us-east-1
+//! s3_access_key_id = "GK..."                         # or AWS_ACCESS_KEY_ID
+//! s3_secret_access_key = "..."                       # or AWS_SECRET_ACCESS_KEY
+//! redirect_to_object_storage = true                  # default: false (stream through depot)
 //! max_connections = 1024
 //! header_timeout = 30   # seconds
 //! idle_timeout = 60     # seconds
@@ -46,6 +52,20 @@ pub struct CommonArgs {
         value_name = "URL"
     )]
     pub database: Option<String>,
+    /// Where artifact bytes live: local (artifact/ in the data directory) or
+    /// s3://BUCKET[/PREFIX]. Credentials come from AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY or the configuration file. [default: local]
+    #[arg(long, env = "DEPOT_BLOB_STORE", global = true, value_name = "URL")]
+    pub blob_store: Option<String>,
+    /// The S3-compatible server, e.g. http://127.0.0.1:3900. [default: AWS]
+    #[arg(long, env = "DEPOT_S3_ENDPOINT", global = true, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region. [default: us-east-1]
+    #[arg(long, env = "DEPOT_S3_REGION", global = true)]
+    pub s3_region: Option<String>,
+    /// Address the bucket as BUCKET.HOST instead of HOST/BUCKET (path style).
+    #[arg(long, env = "DEPOT_S3_VIRTUAL_HOSTED_STYLE", global = true)]
+    pub s3_virtual_hosted_style: bool,
 }
 
 #[derive(Args, Clone, Debug, Default)]
@@ -84,6 +104,11 @@ pub struct ServeArgs {
     /// client that stopped reading or sending) before it is closed. [default: 60]
     #[arg(long, env = "DEPOT_IDLE_TIMEOUT")]
     pub idle_timeout: Option<u64>,
+    /// With an S3 blob store, answer requests for stored artifacts (once the content guard
+    /// admitted them) with a redirect to a presigned URL valid for 10 minutes, instead of
+    /// streaming the bytes through depot (Pulp's REDIRECT_TO_OBJECT_STORAGE).
+    #[arg(long, env = "DEPOT_REDIRECT_TO_OBJECT_STORAGE")]
+    pub redirect_to_object_storage: bool,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -101,6 +126,13 @@ struct FileConfig {
     max_connections: Option<usize>,
     header_timeout: Option<u64>,
     idle_timeout: Option<u64>,
+    blob_store: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<String>,
+    s3_virtual_hosted_style: Option<bool>,
+    redirect_to_object_storage: Option<bool>,
 }
 
 /// The resolved configuration.
@@ -111,6 +143,8 @@ pub struct Config {
     pub secret_key_file: PathBuf,
     /// The metadata database's URL; `None`: SQLite in the data directory.
     pub database: Option<String>,
+    pub blob_store: depot_store::BlobLocation,
+    pub redirect_to_object_storage: bool,
     /// `None`: the address actually bound (known once listening).
     pub content_origin: Option<String>,
     pub tls_cert: Option<PathBuf>,
@@ -148,8 +182,40 @@ impl Config {
             .clone()
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let blob_store = match common.blob_store.clone().or(file.blob_store) {
+            None => depot_store::BlobLocation::Local,
+            Some(url) => match depot_store::BlobLocation::parse(&url)? {
+                depot_store::BlobLocation::S3(mut c) => {
+                    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+                    c.endpoint = common.s3_endpoint.clone().or(file.s3_endpoint);
+                    c.region = common.s3_region.clone().or(file.s3_region);
+                    c.access_key_id = env("AWS_ACCESS_KEY_ID").or(file.s3_access_key_id);
+                    c.secret_access_key =
+                        env("AWS_SECRET_ACCESS_KEY").or(file.s3_secret_access_key);
+                    c.virtual_hosted_style = common.s3_virtual_hosted_style
+                        || file.s3_virtual_hosted_style.unwrap_or(false);
+                    if c.access_key_id.is_none() || c.secret_access_key.is_none() {
+                        return Err(format!(
+                            "blob store {url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+                             (or s3_access_key_id and s3_secret_access_key in the configuration file)"
+                        ));
+                    }
+                    depot_store::BlobLocation::S3(c)
+                }
+                local => local,
+            },
+        };
+        let redirect_to_object_storage =
+            serve.redirect_to_object_storage || file.redirect_to_object_storage.unwrap_or(false);
+        if redirect_to_object_storage && blob_store == depot_store::BlobLocation::Local {
+            return Err(
+                "redirect_to_object_storage needs an S3 blob store (--blob-store s3://...)".into(),
+            );
+        }
         Ok(Config {
             listen,
+            blob_store,
+            redirect_to_object_storage,
             secret_key_file: common
                 .secret_key_file
                 .clone()
@@ -217,6 +283,8 @@ impl Config {
             secret_key_file: self.secret_key_file.clone(),
             database: self.database.clone(),
             roles: self.roles,
+            blob_store: self.blob_store.clone(),
+            redirect_to_object_storage: self.redirect_to_object_storage,
         }
     }
 }

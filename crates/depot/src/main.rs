@@ -238,6 +238,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     tracing::info!(
         data_dir = %config.data_dir.display(),
         database = depot.db.backend().name(),
+        blob_store = %config.blob_store.describe(),
         roles = %config.roles.names().join(","),
         content_origin = %depot.config.content_origin,
         "depot {} serving on {scheme}://{addr}/ (API {scheme}://{addr}/pulp/api/v3/, content {scheme}://{addr}/pulp/content/)",

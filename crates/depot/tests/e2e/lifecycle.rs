@@ -268,7 +268,7 @@ async fn orphan_cleanup_and_integrity_check() {
         .await;
     assert_eq!(depot.get("artifacts/").await["count"], 5);
     assert_eq!(depot.get("content/file/files/").await["count"], 5);
-    let blobs = walk_files(&depot.data_dir.join("artifact"));
+    let blobs = depot_testkit::blobs::stored(&depot.data_dir).await;
     assert_eq!(blobs.len(), 5, "orphaned blobs were not deleted");
 
     // the integrity check passes, then finds a corrupted blob
@@ -291,15 +291,14 @@ async fn orphan_cleanup_and_integrity_check() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Checked 5 artifacts"));
     let victim = blobs[2].clone();
-    let mut bytes = std::fs::read(&victim).unwrap();
+    let mut bytes = depot_testkit::blobs::read(&depot.data_dir, &victim).await;
     bytes[0] ^= 0x01;
-    std::fs::write(&victim, &bytes).unwrap();
+    depot_testkit::blobs::overwrite(&depot.data_dir, &victim, bytes).await;
     let out = check(depot.data_dir.clone()).await;
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let name = victim.file_name().unwrap().to_string_lossy().to_string();
     assert!(
-        stdout.contains("CORRUPT") && stdout.contains(&name),
+        stdout.contains("CORRUPT") && stdout.contains(&victim),
         "{stdout}"
     );
     assert!(stdout.contains("1 problem"), "{stdout}");
@@ -310,25 +309,11 @@ async fn orphan_cleanup_and_integrity_check() {
     publish_and_distribute(&depot, &keep, "kept").await;
     let intact: Vec<_> = files
         .iter()
-        .filter(|f| !victim.to_string_lossy().ends_with(&f.sha256[2..]))
+        .filter(|f| f.sha256 != victim)
         .cloned()
         .collect();
     assert_eq!(intact.len(), 4);
     served_ok(&depot, "kept", &intact).await;
-}
-
-fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk_files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@ mod forms;
 mod lifecycle;
 mod limits;
 mod lists;
+mod object_storage;
 mod pulp_cli;
 mod rpm;
 mod scale;

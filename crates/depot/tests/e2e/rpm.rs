@@ -87,7 +87,7 @@ fn count(v: &Value) -> i64 {
 
 /// dnf resolves every upstream package from `url` and downloads `depot-tool` with its
 /// dependency, checksums verified by dnf.
-fn dnf_installs(root: &Path, upstream: &RepoInfo, repo: DnfRepo) {
+pub(crate) fn dnf_installs(root: &Path, upstream: &RepoInfo, repo: DnfRepo) {
     let mut got = rf::dnf_repoquery(root, repo.clone(), &[]);
     got.sort();
     let mut want: Vec<String> = upstream.packages.iter().map(|p| p.nevra()).collect();

@@ -12,6 +12,7 @@ pub mod events;
 pub mod list;
 pub mod lock;
 pub mod metadata;
+pub mod migrate;
 pub mod rbac;
 pub mod records;
 pub mod secrets;

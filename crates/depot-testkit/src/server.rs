@@ -99,6 +99,15 @@ pub fn depot_command(binary: impl AsRef<std::ffi::OsStr>, data_dir: &Path) -> Co
     cmd
 }
 
+/// A `depot` command on the embedded default (SQLite + local directory).
+pub fn embedded_command(binary: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.env_remove("DEPOT_DATABASE_URL")
+        .env_remove("DEPOT_BLOB_STORE")
+        .env_remove("DEPOT_S3_ENDPOINT");
+    cmd
+}
+
 /// A running depot server.
 pub struct DepotServer {
     pub binary: PathBuf,
@@ -109,6 +118,8 @@ pub struct DepotServer {
     child: Option<Child>,
     http: reqwest::Client,
     extra_args: Vec<String>,
+    /// On SQLite and the data directory whatever the suite runs on.
+    embedded: bool,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -133,6 +144,15 @@ impl DepotServer {
 
     /// Start a server on `data_dir` with extra `depot serve` arguments.
     pub async fn start_in(binary: &str, data_dir: &Path, extra_args: &[&str]) -> DepotServer {
+        DepotServer::launch(binary, data_dir, extra_args, false).await
+    }
+
+    async fn launch(
+        binary: &str,
+        data_dir: &Path,
+        extra_args: &[&str],
+        embedded: bool,
+    ) -> DepotServer {
         let mut s = DepotServer {
             binary: PathBuf::from(binary),
             data_dir: data_dir.to_path_buf(),
@@ -148,16 +168,27 @@ impl DepotServer {
                 .build()
                 .expect("http client"),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            embedded,
             _tmp: None,
         };
         s.spawn(None).await;
         s
     }
 
+    /// Start a server on `data_dir` on the embedded default (SQLite + local directory),
+    /// whatever backend the suite runs on.
+    pub async fn start_embedded(binary: &str, data_dir: &Path) -> DepotServer {
+        DepotServer::launch(binary, data_dir, &[], true).await
+    }
+
     /// (Re)start the process, on `port` if given (a restart keeps its address).
     async fn spawn(&mut self, port: Option<u16>) {
         let listen = format!("127.0.0.1:{}", port.unwrap_or(0));
-        let mut cmd = depot_command(&self.binary, &self.data_dir);
+        let mut cmd = if self.embedded {
+            embedded_command(&self.binary)
+        } else {
+            depot_command(&self.binary, &self.data_dir)
+        };
         cmd.arg("serve")
             .arg("--listen")
             .arg(&listen)
@@ -201,7 +232,11 @@ impl DepotServer {
     /// One row of a query on this depot's metadata database, whichever backend holds it
     /// (for tests that check what no API shows, like rows a failure must not leave).
     pub fn sql_row(&self, sql: &str) -> Vec<String> {
-        let out = match database_for(&self.data_dir) {
+        let database = match self.embedded {
+            true => None,
+            false => database_for(&self.data_dir),
+        };
+        let out = match database {
             Some(url) => Command::new(crate::tools::require("psql", "PSQL"))
                 .arg(url)
                 .args(["-v", "ON_ERROR_STOP=1", "-qAtc", sql])

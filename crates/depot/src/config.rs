@@ -144,6 +144,8 @@ pub struct Config {
     /// The metadata database's URL; `None`: SQLite in the data directory.
     pub database: Option<String>,
     pub blob_store: depot_store::BlobLocation,
+    /// The S3 endpoint, region and credentials configured, for any s3:// URL.
+    pub s3: depot_store::S3Config,
     pub redirect_to_object_storage: bool,
     /// `None`: the address actually bound (known once listening).
     pub content_origin: Option<String>,
@@ -154,6 +156,29 @@ pub struct Config {
     pub limits: depot_http::server::Limits,
     /// Password for the first superuser, from DEPOT_ADMIN_PASSWORD.
     pub admin_password: Option<String>,
+}
+
+/// A blob store URL with the configured S3 endpoint, region and credentials.
+pub fn blob_location(
+    url: &str,
+    s3: &depot_store::S3Config,
+) -> Result<depot_store::BlobLocation, String> {
+    Ok(match depot_store::BlobLocation::parse(url)? {
+        depot_store::BlobLocation::S3(c) => {
+            if s3.access_key_id.is_none() || s3.secret_access_key.is_none() {
+                return Err(format!(
+                    "blob store {url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+                     (or s3_access_key_id and s3_secret_access_key in the configuration file)"
+                ));
+            }
+            depot_store::BlobLocation::S3(depot_store::S3Config {
+                bucket: c.bucket,
+                prefix: c.prefix,
+                ..s3.clone()
+            })
+        }
+        local => local,
+    })
 }
 
 impl Config {
@@ -182,28 +207,21 @@ impl Config {
             .clone()
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let s3 = {
+            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            depot_store::S3Config {
+                endpoint: common.s3_endpoint.clone().or(file.s3_endpoint),
+                region: common.s3_region.clone().or(file.s3_region),
+                access_key_id: env("AWS_ACCESS_KEY_ID").or(file.s3_access_key_id),
+                secret_access_key: env("AWS_SECRET_ACCESS_KEY").or(file.s3_secret_access_key),
+                virtual_hosted_style: common.s3_virtual_hosted_style
+                    || file.s3_virtual_hosted_style.unwrap_or(false),
+                ..Default::default()
+            }
+        };
         let blob_store = match common.blob_store.clone().or(file.blob_store) {
             None => depot_store::BlobLocation::Local,
-            Some(url) => match depot_store::BlobLocation::parse(&url)? {
-                depot_store::BlobLocation::S3(mut c) => {
-                    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-                    c.endpoint = common.s3_endpoint.clone().or(file.s3_endpoint);
-                    c.region = common.s3_region.clone().or(file.s3_region);
-                    c.access_key_id = env("AWS_ACCESS_KEY_ID").or(file.s3_access_key_id);
-                    c.secret_access_key =
-                        env("AWS_SECRET_ACCESS_KEY").or(file.s3_secret_access_key);
-                    c.virtual_hosted_style = common.s3_virtual_hosted_style
-                        || file.s3_virtual_hosted_style.unwrap_or(false);
-                    if c.access_key_id.is_none() || c.secret_access_key.is_none() {
-                        return Err(format!(
-                            "blob store {url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
-                             (or s3_access_key_id and s3_secret_access_key in the configuration file)"
-                        ));
-                    }
-                    depot_store::BlobLocation::S3(c)
-                }
-                local => local,
-            },
+            Some(url) => blob_location(&url, &s3)?,
         };
         let redirect_to_object_storage =
             serve.redirect_to_object_storage || file.redirect_to_object_storage.unwrap_or(false);
@@ -215,6 +233,7 @@ impl Config {
         Ok(Config {
             listen,
             blob_store,
+            s3,
             redirect_to_object_storage,
             secret_key_file: common
                 .secret_key_file

@@ -113,6 +113,24 @@ enum AdminCommand {
     ///
     /// Example: `depot admin check`
     Check,
+    /// Copy this embedded depot (SQLite metadata, blobs in the data directory) into
+    /// PostgreSQL and, with --to-blob-store, an S3 bucket: every row in one transaction,
+    /// counted again on both sides, and every blob, hashed again on the way. The source is
+    /// left as it was. Stop the server first; the target database must be empty. Afterwards
+    /// serve with --database and --blob-store on the same data directory, which keeps
+    /// secrets.key (remote passwords are encrypted with it).
+    ///
+    /// Example: `depot admin migrate --to-database postgres://depot@db/depot
+    ///   --to-blob-store s3://depot-artifacts/prod --s3-endpoint https://s3.internal:3900`
+    Migrate {
+        /// The PostgreSQL database to copy the metadata into.
+        #[arg(long, value_name = "URL")]
+        to_database: String,
+        /// The blob store to copy the blobs into (s3://BUCKET[/PREFIX], with --s3-endpoint
+        /// etc.). [default: they stay in the data directory]
+        #[arg(long, value_name = "URL")]
+        to_blob_store: Option<String>,
+    },
 }
 
 fn init_logging() {
@@ -420,6 +438,16 @@ async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<Exit
             )
             .await?
         }
+        AdminCommand::Migrate { .. } => {
+            if config.database.is_some() {
+                return Err(
+                    "migrate copies an embedded depot (SQLite in the data directory); \
+                     this configuration names another database"
+                        .into(),
+                );
+            }
+            exclusive(&config, "migrate", "Stop the server first").await?
+        }
         _ => None,
     };
     let depot = open(&config, None).await?;
@@ -571,5 +599,128 @@ async fn admin(common: config::CommonArgs, command: AdminCommand) -> Result<Exit
                 ExitCode::from(1)
             })
         }
+        AdminCommand::Migrate {
+            to_database,
+            to_blob_store,
+        } => migrate(&config, &depot, &to_database, to_blob_store.as_deref()).await,
+    }
+}
+
+/// `depot admin migrate`: blobs first (so no copied row names a missing blob), then rows.
+async fn migrate(
+    config: &Config,
+    depot: &Depot,
+    to_database: &str,
+    to_blob_store: Option<&str>,
+) -> Result<ExitCode, String> {
+    use futures::StreamExt;
+    if depot_store::db::parse_url(to_database)? != depot_store::sql::Backend::Postgres {
+        return Err("--to-database must be a postgres:// URL".into());
+    }
+    let started = std::time::Instant::now();
+    let target_blobs = match to_blob_store {
+        None => None,
+        Some(url) => {
+            let location = config::blob_location(url, &config.s3)?;
+            if location == config.blob_store {
+                None
+            } else {
+                Some(
+                    depot_store::BlobStore::open_at(&config.data_dir, &location)
+                        .and_then(|b| b.for_process(&depot.process_name))
+                        .map_err(|e| format!("cannot open blob store {url}: {e}"))?,
+                )
+            }
+        }
+    };
+    let target = depot_store::Db::connect(to_database)
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", redact(to_database)))?;
+    let (mut blobs, mut copied, mut bytes) = (0u64, 0u64, 0u64);
+    if let Some(to) = &target_blobs {
+        let mut after = String::new();
+        loop {
+            let page = depot
+                .db
+                .artifacts_page(&after, 500)
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(last) = page.last() else { break };
+            after = last.0.clone();
+            for (sha256, size) in page {
+                blobs += 1;
+                if to.exists(&sha256).await {
+                    continue;
+                }
+                let mut temp = to
+                    .create_temp(&depot_store::ExpectedDigests::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut stream = depot
+                    .blobs
+                    .read(&sha256, 0, None)
+                    .await
+                    .map_err(|e| format!("cannot read blob {sha256}: {e}"))?;
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|e| format!("cannot read blob {sha256}: {e}"))?;
+                    temp.write(&chunk).await.map_err(|e| e.to_string())?;
+                }
+                let d = temp.finish().await.map_err(|e| e.to_string())?;
+                if d.sha256 != sha256 || d.size != size as u64 {
+                    return Err(format!(
+                        "blob {sha256} is damaged here (sha256 {}, {} bytes, expected {size}); \
+                         nothing was copied into the database. Run `depot admin check`",
+                        d.sha256, d.size
+                    ));
+                }
+                to.commit(temp, &sha256)
+                    .await
+                    .map_err(|e| format!("cannot store blob {sha256}: {e}"))?;
+                copied += 1;
+                bytes += d.size;
+                if copied % 1000 == 0 {
+                    eprintln!("copied {copied} blobs ({bytes} bytes)");
+                }
+            }
+        }
+    }
+    let tables = depot_store::migrate::copy_database(&depot.db, &target, |t| {
+        eprintln!("copied {} rows of {}", t.rows, t.table)
+    })
+    .await
+    .map_err(|e| format!("copying the database: {e}"))?;
+    target.close().await;
+    let rows: u64 = tables.iter().map(|t| t.rows).sum();
+    println!(
+        "Copied {rows} rows of {} tables{} in {:.1} s.",
+        tables.len(),
+        match &target_blobs {
+            Some(_) =>
+                format!(" and {copied} of {blobs} blobs ({bytes} bytes; the rest were there)"),
+            None => String::new(),
+        },
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "Serve it with: depot serve --data-dir {} --database <URL>{}",
+        config.data_dir.display(),
+        if target_blobs.is_some() {
+            " --blob-store <URL>"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user_part = &url[scheme + 3..at];
+            let user = user_part.split(':').next().unwrap_or("");
+            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_string(),
     }
 }

@@ -358,3 +358,157 @@ async fn changes_through_one_process_are_seen_by_every_other_within_a_second() {
          membership {membership_in:?}"
     );
 }
+
+/// `depot admin migrate`: an embedded depot with history (two versions, a publication, a
+/// guarded distribution, a user, a remote with a password) copied into PostgreSQL and the
+/// suite's bucket, then served from there with the same bytes, guard, history and secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_depot_moves_to_postgres_and_s3_with_its_history() {
+    require_postgres();
+    let tmp = tempdir();
+    let data = tmp.path().join("data");
+    let up_dir = tempdir();
+    let files = files_in(up_dir.path(), 6, 1000, 300_000, 77);
+    let upstream = Upstream::start(up_dir.path()).await;
+    upstream.require_basic_auth("mirror", "mirror-secret");
+
+    let mut embedded = DepotServer::start_embedded(BIN, &data).await;
+    let r = remote(
+        &embedded,
+        "up",
+        &upstream.url("PULP_MANIFEST"),
+        json!({"username": "mirror", "password": "mirror-secret"}),
+    )
+    .await;
+    let repo = repository(&embedded, "kept", Some(&r)).await;
+    assert_eq!(
+        sync(&embedded, &repo, json!({})).await["state"],
+        "completed"
+    );
+    crate::common::publish_and_distribute(&embedded, &repo, "kept/1").await;
+    crate::access::user(&embedded, "reader", "reader-password").await;
+    crate::access::group_with(&embedded, "readers", &["reader"]).await;
+    let guard = crate::access::rbac_guard(&embedded, "readers", &["readers"]).await;
+    let dist = embedded
+        .get("distributions/file/file/?base_path=kept/1")
+        .await["results"][0]["pulp_href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    embedded
+        .run_ok(Method::PATCH, &dist, Some(json!({"content_guard": guard})))
+        .await;
+    let fetch_all = |depot: &DepotServer| {
+        let client = depot.http().clone();
+        let urls: Vec<String> = files
+            .iter()
+            .map(|f| depot.content_url(&format!("kept/1/{}", f.relative_path)))
+            .collect();
+        async move {
+            let mut out = Vec::new();
+            for u in urls {
+                let r = client
+                    .get(&u)
+                    .basic_auth("reader", Some("reader-password"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK, "{u}");
+                out.push(depot_testkit::sha256_hex(&r.bytes().await.unwrap()));
+            }
+            out
+        }
+    };
+    let before = fetch_all(&embedded).await;
+    let want: Vec<String> = files.iter().map(|f| f.sha256.clone()).collect();
+    assert_eq!(before, want);
+    let counts = |d: &DepotServer| {
+        d.sql_row(
+            "SELECT (SELECT count(*) FROM repository_versions), (SELECT count(*) FROM artifacts), \
+             (SELECT count(*) FROM content), (SELECT count(*) FROM tasks), \
+             (SELECT count(*) FROM users)",
+        )
+    };
+    let had = counts(&embedded);
+
+    // refused while the server runs: the data directory is locked
+    let database = depot_testkit::server::database_for(&data).unwrap();
+    let blob_store = depot_testkit::server::blob_store_for(&data);
+    let migrate = || {
+        let mut cmd = depot_testkit::server::embedded_command(BIN);
+        cmd.args(["admin", "migrate", "--data-dir"])
+            .arg(&data)
+            .args(["--to-database", &database]);
+        if let Some(b) = &blob_store {
+            cmd.args(["--to-blob-store", b])
+                .args(["--s3-endpoint", &depot_testkit::server::s3_endpoint()])
+                .args(["--s3-region", "garage"]);
+        }
+        cmd.output().unwrap()
+    };
+    let out = migrate();
+    assert!(!out.status.success(), "migrate ran beside a server");
+    embedded.stop().await;
+    let out = migrate();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Copied"), "{stdout}");
+    // a second run finds the target taken and changes nothing
+    let again = migrate();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("not empty"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    if blob_store.is_some() {
+        // the bytes now come from the bucket: the local copies are moved out of reach
+        std::fs::rename(data.join("artifact"), tmp.path().join("artifact.old")).unwrap();
+    }
+
+    let moved = DepotServer::start_in(BIN, &data, &[]).await;
+    assert_eq!(counts(&moved), had, "every row arrived");
+    assert_eq!(fetch_all(&moved).await, want, "the same bytes are served");
+    let anonymous = moved
+        .http()
+        .get(moved.content_url(&format!("kept/1/{}", files[0].relative_path)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.status(),
+        StatusCode::UNAUTHORIZED,
+        "the guard came along"
+    );
+    assert_eq!(latest_version_of(&moved, &repo).await, 1);
+    // the remote's password (encrypted with the data directory's key) still works, and new
+    // rows take fresh ids after the copied ones
+    std::fs::write(up_dir.path().join("late.txt"), b"added after the move").unwrap();
+    let mut manifest = std::fs::read_to_string(up_dir.path().join("PULP_MANIFEST")).unwrap();
+    manifest.push_str(&format!(
+        "late.txt,{},{}\n",
+        depot_testkit::sha256_hex(b"added after the move"),
+        "added after the move".len()
+    ));
+    std::fs::write(up_dir.path().join("PULP_MANIFEST"), manifest).unwrap();
+    assert_eq!(sync(&moved, &repo, json!({})).await["state"], "completed");
+    assert_eq!(latest_version_of(&moved, &repo).await, 2);
+    crate::access::user(&moved, "after", "after-password").await;
+    let out = depot_testkit::server::depot_command(BIN, &data)
+        .args(["admin", "check", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    // six files, the published PULP_MANIFEST and the late file
+    assert!(stdout.contains("Checked 8 artifacts"), "{stdout}");
+}
+
+async fn latest_version_of(depot: &DepotServer, repo: &str) -> i64 {
+    crate::common::latest_version(depot, repo).await
+}

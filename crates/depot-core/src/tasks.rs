@@ -342,30 +342,39 @@ pub async fn run_scheduler(depot: Arc<Depot>) {
 }
 
 async fn schedule_once(depot: &Arc<Depot>) -> Result<(), CoreError> {
-    while depot.runner.running_count() < depot.runner.workers
-        && !depot.runner.shutdown.is_cancelled()
-    {
-        let Some(t) = depot.db.task_claim(&depot.process_name).await? else {
+    while !depot.runner.shutdown.is_cancelled() {
+        let free = depot
+            .runner
+            .workers
+            .saturating_sub(depot.runner.running_count());
+        if free == 0 {
             return Ok(());
-        };
-        let cancel = depot.runner.shutdown.child_token();
-        depot.runner.running.lock().unwrap().insert(
-            t.id.clone(),
-            Running {
-                cancel: cancel.clone(),
-            },
-        );
-        let ctx = TaskCtx {
-            depot: depot.clone(),
-            id: t.id.clone(),
-            name: t.name.clone(),
-            args: serde_json::from_str(&t.args).unwrap_or(Value::Null),
-            created_by: t.created_by,
-            cancel,
-            progress: Arc::default(),
-            created: Arc::default(),
-        };
-        tokio::spawn(run_task(ctx));
+        }
+        // as many as there are free slots, in one claim
+        let claimed = depot.db.task_claim(&depot.process_name, free).await?;
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        for t in claimed {
+            let cancel = depot.runner.shutdown.child_token();
+            depot.runner.running.lock().unwrap().insert(
+                t.id.clone(),
+                Running {
+                    cancel: cancel.clone(),
+                },
+            );
+            let ctx = TaskCtx {
+                depot: depot.clone(),
+                id: t.id.clone(),
+                name: t.name.clone(),
+                args: serde_json::from_str(&t.args).unwrap_or(Value::Null),
+                created_by: t.created_by,
+                cancel,
+                progress: Arc::default(),
+                created: Arc::default(),
+            };
+            tokio::spawn(run_task(ctx));
+        }
     }
     Ok(())
 }

@@ -231,9 +231,19 @@ impl Db {
             // (pulp_type, natural_key); with a plain JOIN SQLite 3.46 scans every unit per
             // prefix instead (0.5 s per batch of 300 at 20,000 packages). The WHERE (not ON)
             // keeps SQLite from reading the upsert's ON as the join's.
-            .push(", p.body FROM p CROSS JOIN content c WHERE c.pulp_type = ")
+            .push(", p.body FROM p CROSS JOIN ");
+            // PostgreSQL plans the plain join as a scan of every unit per batch (58 s for
+            // 20,000 packages); a LATERAL subquery (kept apart by OFFSET 0) makes each prefix
+            // an index range search. SQLite has no LATERAL.
+            let postgres = self.backend() == crate::sql::Backend::Postgres;
+            qb.push(if postgres {
+                "LATERAL (SELECT c.id FROM content c WHERE c.pulp_type = "
+            } else {
+                "content c WHERE c.pulp_type = "
+            })
             .push_bind(pulp_type)
             .push(" AND c.natural_key >= p.k AND c.natural_key < p.k || '\u{10FFFF}'")
+            .push(if postgres { " OFFSET 0) c" } else { "" })
             .push(" ON CONFLICT DO NOTHING");
             n += qb.build().execute(&mut tx).await?.rows_affected();
         }

@@ -108,15 +108,6 @@ impl Backend {
         }
     }
 
-    /// Row locks for a claim: rows another transaction holds are passed over (SQLite has
-    /// one writer, so nothing is ever held there).
-    pub fn skip_locked(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        }
-    }
-
     /// Unary plus on a column stops SQLite's planner from using its index; PostgreSQL has
     /// no such operator on text (and plans by statistics instead).
     pub fn no_index(self, column: &str) -> String {
@@ -211,6 +202,18 @@ impl Tx {
             Tx::Sqlite(_) => Backend::Sqlite,
             Tx::Postgres(_) => Backend::Postgres,
         }
+    }
+
+    /// Like [`Tx::serialize`] without waiting: `false` when another transaction holds the
+    /// lock. On SQLite (one writer at a time) always `true`.
+    pub async fn try_serialize(&mut self, key: &str) -> Result<bool, sqlx::Error> {
+        if let Tx::Postgres(t) = self {
+            return sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .fetch_one(&mut **t)
+                .await;
+        }
+        Ok(true)
     }
 
     /// Hold `key` until this transaction ends, so transactions of any process that take the

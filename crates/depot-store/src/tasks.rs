@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use crate::sql::{query, query_as, query_scalar};
+use crate::sql::{Builder, query, query_as, query_scalar};
 
 use crate::{Db, Result, now};
 
@@ -142,70 +142,96 @@ impl Db {
         .await?)
     }
 
-    /// Claim the oldest waiting task whose resources are free, for `worker`: it becomes
-    /// `running` there. A task waits while a running task (of any process) holds a resource
-    /// it needs, and also while an older waiting task needs one, so none is overtaken.
-    /// Claims of different workers pass over each other's rows (row locks, SKIP LOCKED)
-    /// and decide about one resource one at a time (a lock per resource, held until the
-    /// claim commits), so two workers never start conflicting tasks.
-    pub async fn task_claim(&self, worker: &str) -> Result<Option<QueuedTask>> {
+    /// Claim up to `max` of the oldest waiting tasks whose resources are free, for `worker`:
+    /// they become `running` there. A task waits while a running task (of any process) holds
+    /// a resource it needs, and also while an older waiting task needs one, so none is
+    /// overtaken. Claims of different workers decide about each resource under a lock of
+    /// its own, held until the claim commits and only ever tried (a resource another claim
+    /// is deciding about counts as held: no claim waits for another, none deadlocks), and
+    /// look at the running tasks again once they hold their locks, so two workers never
+    /// start conflicting tasks.
+    pub async fn task_claim(&self, worker: &str, max: usize) -> Result<Vec<QueuedTask>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
         let mut tx = self.write.begin().await?;
         let b = tx.backend();
         let candidates: Vec<QueuedTask> = query_as(format!(
             "SELECT id, name, state, reserved_resources, args, created_by FROM tasks \
-             WHERE state = 'waiting' ORDER BY pulp_created, id LIMIT {CLAIM_WINDOW}{}",
-            b.skip_locked()
+             WHERE state = 'waiting' ORDER BY pulp_created, id LIMIT {CLAIM_WINDOW}"
         ))
         .fetch_all(&mut tx)
         .await?;
         if candidates.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let mut held = self.held_by_running(&mut tx).await?;
-        let mut chosen = None;
+        let mut chosen = Vec::new();
         for t in candidates {
+            if chosen.len() == max {
+                break;
+            }
             let list: Vec<String> = serde_json::from_str(&t.reserved_resources).unwrap_or_default();
             let (exclusive, shared) = split_resources(&list);
-            if held.blocks(&exclusive, &shared) {
-                // later tasks must not overtake it on these resources
-                held.add(&exclusive, &shared);
+            let blocked = held.blocks(&exclusive, &shared);
+            // later tasks must not overtake it on these resources, whether it runs or waits
+            held.add(&exclusive, &shared);
+            if blocked {
                 continue;
             }
             let mut keys: Vec<&String> = exclusive.iter().chain(&shared).collect();
             keys.sort();
             keys.dedup();
+            let mut locked = true;
             for k in keys {
-                tx.serialize(&format!("resource:{k}")).await?;
-            }
-            // what another worker claimed while this one waited for the resources
-            if b == crate::sql::Backend::Postgres {
-                held = self.held_by_running(&mut tx).await?;
-                if held.blocks(&exclusive, &shared) {
-                    held.add(&exclusive, &shared);
-                    continue;
+                if !tx.try_serialize(&format!("resource:{k}")).await? {
+                    locked = false;
+                    break;
                 }
             }
-            chosen = Some(t);
-            break;
+            if locked {
+                chosen.push((t, exclusive, shared));
+            }
         }
-        let Some(t) = chosen else {
-            return Ok(None);
-        };
+        if b == crate::sql::Backend::Postgres && !chosen.is_empty() {
+            // the rows themselves: one another claim holds is left to it
+            let mut ids = Builder::new("SELECT id FROM tasks WHERE id IN (");
+            let mut list = ids.separated(", ");
+            for (t, _, _) in &chosen {
+                list.push_bind(t.id.clone());
+            }
+            ids.push(") FOR UPDATE SKIP LOCKED");
+            let mine: Vec<String> = ids.build_query_scalar().fetch_all(&mut tx).await?;
+            chosen.retain(|(t, _, _)| mine.contains(&t.id));
+            // what other workers claimed and committed before these locks were taken
+            let mut fresh = self.held_by_running(&mut tx).await?;
+            chosen.retain(|(_, exclusive, shared)| {
+                let ok = !fresh.blocks(exclusive, shared);
+                fresh.add(exclusive, shared);
+                ok
+            });
+        }
         let now = now();
-        let done = query(
-            "UPDATE tasks SET state = 'running', worker = ?, \
-             unblocked_at = coalesce(unblocked_at, ?), started_at = ?, pulp_last_updated = ? \
-             WHERE id = ? AND state = 'waiting'",
-        )
-        .bind(worker)
-        .bind(&now)
-        .bind(&now)
-        .bind(&now)
-        .bind(&t.id)
-        .execute(&mut tx)
-        .await?;
+        let mut claimed = Vec::with_capacity(chosen.len());
+        for (t, _, _) in chosen {
+            let done = query(
+                "UPDATE tasks SET state = 'running', worker = ?, \
+                 unblocked_at = coalesce(unblocked_at, ?), started_at = ?, pulp_last_updated = ? \
+                 WHERE id = ? AND state = 'waiting'",
+            )
+            .bind(worker)
+            .bind(&now)
+            .bind(&now)
+            .bind(&now)
+            .bind(&t.id)
+            .execute(&mut tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                claimed.push(t);
+            }
+        }
         tx.commit().await?;
-        Ok((done.rows_affected() == 1).then_some(t))
+        Ok(claimed)
     }
 
     async fn held_by_running(&self, tx: &mut crate::sql::Tx) -> Result<Held> {

@@ -15,6 +15,10 @@
 //! listing every package, and (unless `DEPOT_BENCH_RPM_DNF=0`) `dnf repoquery` against the
 //! distribution lists them all.
 //!
+//! With `DEPOT_TEST_POSTGRES` set (and `DEPOT_TEST_S3`, as `scripts/postgres` and `scripts/s3`
+//! print), the syncs and publishes run again on PostgreSQL (+ S3) and are printed beside the
+//! embedded figures, with their ratio (target: on_demand sync within 1.5x).
+//!
 //! `DEPOT_BENCH_RPM_PACKAGES` changes the synthetic package count, `DEPOT_BENCH_RPM_FILES` its
 //! files per package, `DEPOT_BENCH_RPM_REAL` the number of real RPMs, `DEPOT_BENCH_DATA_PARENT`
 //! where depot's data directory goes (default /var/tmp); with `DEPOT_BENCH_KEEP` set it (and
@@ -331,13 +335,14 @@ async fn main() {
         .tempdir_in(std::env::var("DEPOT_BENCH_DATA_PARENT").unwrap_or_else(|_| "/var/tmp".into()))
         .unwrap();
 
+    let data_path = data.path().to_path_buf();
     // floors
     let floor_createrepo = createrepo_floor(&real_root.join("rpms"), data.path());
     let floor_regzip = regzip_floor(&synth);
 
     let synth_upstream = Upstream::start(&synth_root).await;
     let real_upstream = Upstream::start(real_repo.parent().unwrap()).await;
-    let depot = DepotServer::start_in(BIN, &data.path().join("data"), &[]).await;
+    let depot = DepotServer::start_embedded(BIN, &data.path().join("data")).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_start = memory_kib(depot.pid()).1;
 
@@ -523,6 +528,99 @@ async fn main() {
     );
     println!("{:-<90}", "");
     let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
+    if std::env::var(depot_testkit::server::POSTGRES_ENV).is_ok_and(|v| !v.is_empty()) {
+        drop(depot);
+        let data2 = data_path.join("data-postgres");
+        let scaled = DepotServer::start_in(BIN, &data2, &[]).await;
+        let backend = match depot_testkit::server::blob_store_for(&data2) {
+            Some(_) => "PostgreSQL + S3",
+            None => "PostgreSQL + local",
+        };
+        let lazy = repo_with_remote(
+            &scaled,
+            "bench-synthetic",
+            &synth_upstream.url("repo/"),
+            "on_demand",
+        )
+        .await;
+        let (s_sync, _) = timed_task(
+            &scaled,
+            "on_demand sync",
+            &format!("{lazy}sync/"),
+            json!({}),
+        )
+        .await;
+        let mut s_publish = Duration::MAX;
+        for _ in 0..3 {
+            let (p, _) = timed_task(
+                &scaled,
+                "publish",
+                "publications/rpm/rpm/",
+                json!({"repository": lazy}),
+            )
+            .await;
+            s_publish = s_publish.min(p.wall);
+        }
+        let eager = repo_with_remote(
+            &scaled,
+            "bench-real",
+            &real_upstream.url("repo/"),
+            "immediate",
+        )
+        .await;
+        let (s_real_sync, _) = timed_task(
+            &scaled,
+            "immediate sync",
+            &format!("{eager}sync/"),
+            json!({}),
+        )
+        .await;
+        let (s_real_publish, _) = timed_task(
+            &scaled,
+            "publish",
+            "publications/rpm/rpm/",
+            json!({"repository": eager}),
+        )
+        .await;
+        println!(
+            "{:<40} {:>14} {:>18} {:>8}",
+            "", "SQLite + local", backend, "ratio"
+        );
+        let row = |name: String, a: Duration, b: Duration| {
+            println!(
+                "{name:<40} {:>12.3} s {:>16.3} s {:>7.2}x",
+                secs(a),
+                secs(b),
+                secs(b) / secs(a)
+            );
+        };
+        row(
+            format!("on_demand sync, {n_synth} packages"),
+            p_sync.wall,
+            s_sync.wall,
+        );
+        row(
+            format!("publish, {n_synth} packages (best of 3)"),
+            best_publish,
+            s_publish,
+        );
+        row(
+            format!("immediate sync, {n_real} real rpms"),
+            p_real_sync.wall,
+            s_real_sync.wall,
+        );
+        row(
+            format!("publish, {n_real} real rpms"),
+            p_real_publish.wall,
+            s_real_publish.wall,
+        );
+        let ratio = secs(s_sync.wall) / secs(p_sync.wall);
+        println!(
+            "target: on_demand sync on {backend} within 1.5x of SQLite: {ratio:.2}x {}",
+            verdict(ratio <= 1.5)
+        );
+        println!("{:-<90}", "");
+    }
     println!(
         "targets: on_demand sync < 10 s: {}; its peak RSS < 150 MiB: {}; re-sync < 1 s and \
          skipped: {}; publish < 10 s: {}",

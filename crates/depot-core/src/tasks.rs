@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use serde_json::{Value, json};
@@ -316,6 +316,10 @@ impl Depot {
 /// The scheduler loop: claim runnable tasks whenever something changes (or once a second),
 /// and end those another process asked to cancel.
 pub async fn run_scheduler(depot: Arc<Depot>) {
+    // cancellations asked for through this process end their tasks at once; those asked
+    // for through another are looked for this often
+    const CANCEL_POLL: Duration = Duration::from_millis(500);
+    let mut cancels_read = Instant::now();
     loop {
         if depot.runner.shutdown.is_cancelled() {
             return;
@@ -323,7 +327,8 @@ pub async fn run_scheduler(depot: Arc<Depot>) {
         if let Err(e) = schedule_once(&depot).await {
             tracing::error!(error = %e, "task scheduling failed");
         }
-        if depot.runner.running_count() > 0 {
+        if depot.runner.running_count() > 0 && cancels_read.elapsed() >= CANCEL_POLL {
+            cancels_read = Instant::now();
             match depot.db.tasks_canceling_on(&depot.process_name).await {
                 Ok(ids) => {
                     for id in ids {

@@ -368,6 +368,7 @@ impl Db {
 
         // 7. stage for the task's new version
         if let Some(task) = stage_for {
+            self.staging.mark(task);
             for chunk in content_ids.chunks(CHUNK) {
                 let mut qb: Builder =
                     Builder::new("INSERT INTO sync_staging (task_id, content_id) ");

@@ -22,6 +22,23 @@ pub struct Db {
     pub write: Pool,
     /// Change events, notified by the writes below them (see `events`).
     pub events: Events,
+    /// Tasks of this process that staged content (the others have nothing to clear).
+    pub(crate) staging: Staging,
+}
+
+/// Ids of the tasks that staged content through this handle.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Staging(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl Staging {
+    pub(crate) fn mark(&self, task_id: &str) {
+        self.0.lock().unwrap().insert(task_id.to_string());
+    }
+
+    /// Whether the task staged anything; forgets it.
+    pub(crate) fn take(&self, task_id: &str) -> bool {
+        self.0.lock().unwrap().remove(task_id)
+    }
 }
 
 /// Where the metadata lives: `sqlite:PATH` or `postgres://...`.
@@ -84,6 +101,7 @@ impl Db {
             read: Pool::Sqlite(read),
             write: Pool::Sqlite(write),
             events: Events::default(),
+            staging: Staging::default(),
         })
     }
 
@@ -104,6 +122,7 @@ impl Db {
             read: pool.clone(),
             write: pool,
             events: Events::default(),
+            staging: Staging::default(),
         })
     }
 

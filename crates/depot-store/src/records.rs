@@ -235,7 +235,9 @@ impl Db {
         Ok(())
     }
 
-    pub async fn remote_update(&self, r: &RemoteRow) -> Result<()> {
+    /// Store `r` as the remote's new state; sets its `pulp_last_updated`.
+    pub async fn remote_update(&self, r: &mut RemoteRow) -> Result<()> {
+        r.pulp_last_updated = now();
         query(
             "UPDATE remotes SET name = ?, url = ?, policy = ?, pulp_labels = ?, settings = ?, \
              secrets = ?, extra = ?, pulp_last_updated = ? WHERE id = ?",
@@ -247,7 +249,7 @@ impl Db {
         .bind(&r.settings)
         .bind(&r.secrets)
         .bind(&r.extra)
-        .bind(now())
+        .bind(&r.pulp_last_updated)
         .bind(&r.id)
         .execute(&self.write)
         .await
@@ -325,7 +327,7 @@ impl Db {
         .bind(&r.remote_id)
         .bind(&r.pulp_labels)
         .bind(&r.extra)
-        .bind(now())
+        .bind(&r.pulp_last_updated)
         .bind(&r.id)
         .execute(&self.write)
         .await

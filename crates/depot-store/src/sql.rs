@@ -204,18 +204,6 @@ impl Tx {
         }
     }
 
-    /// Like [`Tx::serialize`] without waiting: `false` when another transaction holds the
-    /// lock. On SQLite (one writer at a time) always `true`.
-    pub async fn try_serialize(&mut self, key: &str) -> Result<bool, sqlx::Error> {
-        if let Tx::Postgres(t) = self {
-            return sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(key)
-                .fetch_one(&mut **t)
-                .await;
-        }
-        Ok(true)
-    }
-
     /// Hold `key` until this transaction ends, so transactions of any process that take the
     /// same key run one after another (what SQLite's single writer gives for free). Keys are
     /// taken in the order given; take several in sorted order.

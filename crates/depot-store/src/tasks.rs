@@ -145,106 +145,85 @@ impl Db {
     /// Claim up to `max` of the oldest waiting tasks whose resources are free, for `worker`:
     /// they become `running` there. A task waits while a running task (of any process) holds
     /// a resource it needs, and also while an older waiting task needs one, so none is
-    /// overtaken. Claims of different workers decide about each resource under a lock of
-    /// its own, held until the claim commits and only ever tried (a resource another claim
-    /// is deciding about counts as held: no claim waits for another, none deadlocks), and
-    /// look at the running tasks again once they hold their locks, so two workers never
-    /// start conflicting tasks.
+    /// overtaken.
+    ///
+    /// That order is also what keeps claims of different processes apart, without locks:
+    /// the waiting tasks and the running ones are read in one snapshot, where a task another
+    /// claim starts is either still waiting (and, being older than anything it conflicts
+    /// with, holds that back) or already running; and a task is only started while it still
+    /// waits and no other claim has its row locked (those are skipped, not waited for).
     pub async fn task_claim(&self, worker: &str, max: usize) -> Result<Vec<QueuedTask>> {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let mut tx = self.write.begin().await?;
-        let b = tx.backend();
-        let candidates: Vec<QueuedTask> = query_as(format!(
-            "SELECT id, name, state, reserved_resources, args, created_by FROM tasks \
-             WHERE state = 'waiting' ORDER BY pulp_created, id LIMIT {CLAIM_WINDOW}"
+        let b = self.write.backend();
+        let waiting = match b {
+            // in index order whatever the planner's estimate (migration 0004)
+            crate::sql::Backend::Postgres => {
+                format!("SELECT * FROM tasks_waiting_first({CLAIM_WINDOW})")
+            }
+            crate::sql::Backend::Sqlite => format!(
+                "SELECT id, reserved_resources, pulp_created FROM tasks \
+                 WHERE state = 'waiting' ORDER BY pulp_created, id LIMIT {CLAIM_WINDOW}"
+            ),
+        };
+        // the running tasks' resources are kept in `task_holds` by the database
+        let mut rows: Vec<(String, String, String, String)> = query_as(format!(
+            "SELECT id, reserved_resources, 'waiting' AS state, pulp_created FROM ({waiting}) AS w \
+             UNION ALL SELECT task_id, reserved_resources, 'running', '' FROM task_holds"
         ))
-        .fetch_all(&mut tx)
-        .await?;
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut held = self.held_by_running(&mut tx).await?;
-        let mut chosen = Vec::new();
-        for t in candidates {
-            if chosen.len() == max {
-                break;
-            }
-            let list: Vec<String> = serde_json::from_str(&t.reserved_resources).unwrap_or_default();
-            let (exclusive, shared) = split_resources(&list);
-            let blocked = held.blocks(&exclusive, &shared);
-            // later tasks must not overtake it on these resources, whether it runs or waits
-            held.add(&exclusive, &shared);
-            if blocked {
-                continue;
-            }
-            let mut keys: Vec<&String> = exclusive.iter().chain(&shared).collect();
-            keys.sort();
-            keys.dedup();
-            let mut locked = true;
-            for k in keys {
-                if !tx.try_serialize(&format!("resource:{k}")).await? {
-                    locked = false;
-                    break;
-                }
-            }
-            if locked {
-                chosen.push((t, exclusive, shared));
-            }
-        }
-        if b == crate::sql::Backend::Postgres && !chosen.is_empty() {
-            // the rows themselves: one another claim holds is left to it
-            let mut ids = Builder::new("SELECT id FROM tasks WHERE id IN (");
-            let mut list = ids.separated(", ");
-            for (t, _, _) in &chosen {
-                list.push_bind(t.id.clone());
-            }
-            ids.push(") FOR UPDATE SKIP LOCKED");
-            let mine: Vec<String> = ids.build_query_scalar().fetch_all(&mut tx).await?;
-            chosen.retain(|(t, _, _)| mine.contains(&t.id));
-            // what other workers claimed and committed before these locks were taken
-            let mut fresh = self.held_by_running(&mut tx).await?;
-            chosen.retain(|(_, exclusive, shared)| {
-                let ok = !fresh.blocks(exclusive, shared);
-                fresh.add(exclusive, shared);
-                ok
-            });
-        }
-        let now = now();
-        let mut claimed = Vec::with_capacity(chosen.len());
-        for (t, _, _) in chosen {
-            let done = query(
-                "UPDATE tasks SET state = 'running', worker = ?, \
-                 unblocked_at = coalesce(unblocked_at, ?), started_at = ?, pulp_last_updated = ? \
-                 WHERE id = ? AND state = 'waiting'",
-            )
-            .bind(worker)
-            .bind(&now)
-            .bind(&now)
-            .bind(&now)
-            .bind(&t.id)
-            .execute(&mut tx)
-            .await?;
-            if done.rows_affected() == 1 {
-                claimed.push(t);
-            }
-        }
-        tx.commit().await?;
-        Ok(claimed)
-    }
-
-    async fn held_by_running(&self, tx: &mut crate::sql::Tx) -> Result<Held> {
-        let running: Vec<String> = query_scalar(
-            "SELECT reserved_resources FROM tasks WHERE state IN ('running', 'canceling')",
-        )
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.write)
         .await?;
         let mut held = Held::default();
-        for r in &running {
-            held.add_list(r);
+        rows.retain(|(_, reserved, state, _)| {
+            if state == "waiting" {
+                return true;
+            }
+            held.add_list(reserved);
+            false
+        });
+        rows.sort_by(|a, b| (&a.3, &a.0).cmp(&(&b.3, &b.0)));
+        // every task that may start now, oldest first; none conflicts with another
+        let mut eligible = Vec::new();
+        for (id, reserved, _, _) in rows {
+            let list: Vec<String> = serde_json::from_str(&reserved).unwrap_or_default();
+            let (exclusive, shared) = split_resources(&list);
+            if !held.blocks(&exclusive, &shared) {
+                eligible.push(id);
+            }
+            // later tasks must not overtake it on these resources, whether it runs or waits
+            held.add(&exclusive, &shared);
         }
-        Ok(held)
+        if eligible.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `max` of the oldest of them that still wait, passing over rows another claim holds
+        // (a few more are offered than taken, for claims of other processes at the same
+        // time; the list is looked up by id, not walked in queue order)
+        eligible.truncate(2 * max);
+        let now = now();
+        let mut update = Builder::new("UPDATE tasks SET state = 'running', worker = ");
+        update
+            .push_bind(worker)
+            .push(", unblocked_at = coalesce(unblocked_at, ")
+            .push_bind(now.clone())
+            .push("), started_at = ")
+            .push_bind(now.clone())
+            .push(", pulp_last_updated = ")
+            .push_bind(now)
+            .push(" WHERE id IN (SELECT id FROM tasks WHERE state = 'waiting' AND id IN (");
+        let mut list = update.separated(", ");
+        for id in &eligible {
+            list.push_bind(id.clone());
+        }
+        update.push(format!(") LIMIT {max}"));
+        if b == crate::sql::Backend::Postgres {
+            update.push(" FOR UPDATE SKIP LOCKED");
+        }
+        update.push(") RETURNING id, name, state, reserved_resources, args, created_by");
+        let mut claimed: Vec<QueuedTask> = update.build_query_as().fetch_all(&self.write).await?;
+        claimed.sort_by_key(|t| eligible.iter().position(|id| *id == t.id));
+        Ok(claimed)
     }
 
     /// Workers named by running tasks that are not in the workers table.
@@ -485,5 +464,229 @@ impl Db {
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A fresh database on every backend the suite runs on: SQLite, and PostgreSQL when
+    /// `DEPOT_TEST_POSTGRES` names a server (a new database on it).
+    async fn databases(dir: &std::path::Path) -> Vec<(Db, Option<String>)> {
+        let mut out = vec![(Db::open(&dir.join("depot.sqlite3")).await.unwrap(), None)];
+        if let Some(server) = std::env::var("DEPOT_TEST_POSTGRES")
+            .ok()
+            .filter(|s| !s.is_empty())
+        {
+            let server = server.trim_end_matches('/');
+            let name = format!("depot_claims_{}", uuid::Uuid::new_v4().simple());
+            let admin = sqlx::PgPool::connect(&format!("{server}/postgres"))
+                .await
+                .unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            let url = format!("{server}/{name}");
+            out.push((Db::connect(&url).await.unwrap(), Some(url)));
+        }
+        out
+    }
+
+    async fn queue(db: &Db, name: &str, resources: &[&str]) -> String {
+        let id = format!("{name}-{}", uuid::Uuid::new_v4().simple());
+        let t = now();
+        db.task_insert(&TaskRow {
+            id: id.clone(),
+            name: name.into(),
+            state: "waiting".into(),
+            logging_cid: String::new(),
+            created_by: None,
+            reserved_resources: serde_json::to_string(resources).unwrap(),
+            args: "{}".into(),
+            progress_reports: "[]".into(),
+            created_resources: "[]".into(),
+            error: None,
+            result: None,
+            pulp_created: t.clone(),
+            pulp_last_updated: t,
+            unblocked_at: None,
+            started_at: None,
+            finished_at: None,
+        })
+        .await
+        .unwrap();
+        id
+    }
+
+    async fn claim_names(db: &Db, worker: &str, max: usize) -> Vec<String> {
+        let mut names: Vec<String> = db
+            .task_claim(worker, max)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        names.sort();
+        names
+    }
+
+    async fn finish(db: &Db, id: &str) {
+        db.task_finish(id, "completed", None, None, "[]", "[]")
+            .await
+            .unwrap();
+    }
+
+    async fn holds(db: &Db) -> usize {
+        query_scalar::<i64>("SELECT count(*) FROM task_holds")
+            .fetch_one(&db.read)
+            .await
+            .unwrap() as usize
+    }
+
+    #[tokio::test]
+    async fn claims_keep_order_and_reservations_and_holds_follow_states() {
+        let dir = tempfile::tempdir().unwrap();
+        for (db, _) in databases(dir.path()).await {
+            let a = queue(&db, "a", &["repo:1"]).await;
+            let b = queue(&db, "b", &["shared:repo:1"]).await;
+            let c = queue(&db, "c", &["shared:repo:1", "repo:2"]).await;
+            let d = queue(&db, "d", &["repo:3"]).await;
+            let e = queue(&db, "e", &["shared:repo:3"]).await;
+            let h = queue(&db, "h", &["repo:2"]).await;
+            // a holds repo:1 and d repo:3; b and c need repo:1 shared, e repo:3 shared:
+            // they wait, and nothing later overtakes them (h waits for c's repo:2)
+            assert_eq!(claim_names(&db, "w1", 10).await, ["a", "d"]);
+            assert_eq!(holds(&db).await, 2);
+            assert!(claim_names(&db, "w1", 10).await.is_empty());
+            finish(&db, &a).await;
+            assert_eq!(holds(&db).await, 1);
+            // shared holders run side by side; at most `max` at once
+            assert_eq!(claim_names(&db, "w1", 1).await, ["b"]);
+            assert_eq!(claim_names(&db, "w1", 10).await, ["c"]);
+            finish(&db, &d).await;
+            assert_eq!(claim_names(&db, "w1", 10).await, ["e"]);
+            assert_eq!(holds(&db).await, 3);
+            // a newer exclusive task waits for the shared holders
+            let f = queue(&db, "f", &["repo:1"]).await;
+            assert!(claim_names(&db, "w1", 10).await.is_empty());
+            finish(&db, &b).await;
+            finish(&db, &c).await;
+            assert_eq!(claim_names(&db, "w2", 10).await, ["f", "h"]);
+            finish(&db, &h).await;
+            // a worker that is gone: its tasks fail and their holds go with them
+            let failed = db.recover_worker("w1", "gone").await.unwrap();
+            assert_eq!(failed, std::slice::from_ref(&e));
+            assert_eq!(holds(&db).await, 1);
+            // a canceled running task still holds until it ends
+            assert_eq!(
+                db.task_request_cancel(&f).await.unwrap().as_deref(),
+                Some("canceling")
+            );
+            assert_eq!(holds(&db).await, 1);
+            let g = queue(&db, "g", &["repo:1"]).await;
+            assert!(claim_names(&db, "w2", 10).await.is_empty());
+            db.task_finish(&f, "canceled", None, None, "[]", "[]")
+                .await
+                .unwrap();
+            assert_eq!(holds(&db).await, 0);
+            assert_eq!(claim_names(&db, "w2", 10).await, ["g"]);
+            finish(&db, &g).await;
+        }
+    }
+
+    /// Several processes claiming from one queue at once (PostgreSQL: separate pools) never
+    /// run two tasks that conflict, and run every task once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_claims_never_start_conflicting_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        for (db, url) in databases(dir.path()).await {
+            let mut ids = Vec::new();
+            for i in 0..400 {
+                let r = format!("repo:{}", i % 3);
+                let shared = format!("shared:{r}");
+                let list: Vec<&str> = if i % 3 == 0 { vec![&r] } else { vec![&shared] };
+                ids.push(queue(&db, &format!("t{i}"), &list).await);
+            }
+            let claimers: Vec<Db> = match &url {
+                Some(url) => {
+                    let mut v = Vec::new();
+                    for _ in 0..6 {
+                        v.push(Db::connect(url).await.unwrap());
+                    }
+                    v
+                }
+                None => vec![db.clone(), db.clone()],
+            };
+            // resource -> (exclusive holders, shared holders) among tasks running now
+            let running: Arc<Mutex<HashMap<String, (usize, usize)>>> = Arc::default();
+            let ran: Arc<Mutex<Vec<String>>> = Arc::default();
+            let mut handles = Vec::new();
+            for (n, claimer) in claimers.into_iter().enumerate() {
+                let running = running.clone();
+                let ran = ran.clone();
+                let total = ids.len();
+                handles.push(tokio::spawn(async move {
+                    let worker = format!("w{n}");
+                    let mut idle = 0;
+                    while ran.lock().unwrap().len() < total && idle < 2_000 {
+                        let claimed = claimer.task_claim(&worker, 3).await.unwrap();
+                        if claimed.is_empty() {
+                            idle += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                            continue;
+                        }
+                        for t in &claimed {
+                            let list: Vec<String> =
+                                serde_json::from_str(&t.reserved_resources).unwrap();
+                            let (e, s) = split_resources(&list);
+                            let mut r = running.lock().unwrap();
+                            for x in &e {
+                                let h = r.entry(x.clone()).or_default();
+                                assert_eq!(*h, (0, 0), "{} started while {x} was held", t.name);
+                                h.0 += 1;
+                            }
+                            for x in &s {
+                                let h = r.entry(x.clone()).or_default();
+                                assert_eq!(h.0, 0, "{} started while {x} was exclusive", t.name);
+                                h.1 += 1;
+                            }
+                        }
+                        tokio::task::yield_now().await;
+                        for t in claimed {
+                            let list: Vec<String> =
+                                serde_json::from_str(&t.reserved_resources).unwrap();
+                            let (e, s) = split_resources(&list);
+                            {
+                                let mut r = running.lock().unwrap();
+                                for x in &e {
+                                    r.get_mut(x).unwrap().0 -= 1;
+                                }
+                                for x in &s {
+                                    r.get_mut(x).unwrap().1 -= 1;
+                                }
+                            }
+                            claimer
+                                .task_finish(&t.id, "completed", None, None, "[]", "[]")
+                                .await
+                                .unwrap();
+                            ran.lock().unwrap().push(t.id);
+                        }
+                    }
+                }));
+            }
+            for h in handles {
+                h.await.unwrap();
+            }
+            let mut ran = ran.lock().unwrap().clone();
+            ran.sort();
+            ids.sort();
+            assert_eq!(ran, ids, "every task ran exactly once");
+            assert_eq!(holds(&db).await, 0);
+        }
     }
 }

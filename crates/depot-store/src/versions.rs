@@ -92,6 +92,7 @@ impl Db {
         repository_id: &str,
         number: i64,
     ) -> Result<()> {
+        self.staging.mark(task_id);
         query(
             "INSERT INTO sync_staging (task_id, content_id) \
              SELECT ?, content_id FROM repository_content WHERE repository_id = ? \
@@ -108,6 +109,7 @@ impl Db {
     }
 
     pub async fn stage_content(&self, task_id: &str, content_ids: &[String]) -> Result<()> {
+        self.staging.mark(task_id);
         let mut tx = self.write.begin().await?;
         for chunk in content_ids.chunks(400) {
             let mut qb: Builder = Builder::new("INSERT INTO sync_staging (task_id, content_id) ");
@@ -163,7 +165,11 @@ impl Db {
         Ok(())
     }
 
+    /// Remove what the task staged (nothing to do for a task that staged nothing here).
     pub async fn clear_staging(&self, task_id: &str) -> Result<()> {
+        if !self.staging.take(task_id) {
+            return Ok(());
+        }
         query("DELETE FROM sync_staging WHERE task_id = ?")
             .bind(task_id)
             .execute(&self.write)
@@ -268,6 +274,7 @@ impl Db {
                 .execute(&mut tx)
                 .await?;
             tx.commit().await?;
+            self.staging.take(task_id);
             return Ok(None);
         }
 
@@ -348,6 +355,7 @@ impl Db {
             .execute(&mut tx)
             .await?;
         tx.commit().await?;
+        self.staging.take(task_id);
         self.changed(crate::events::Topic::Serving);
         Ok(Some(number))
     }

@@ -177,8 +177,8 @@ impl DepotServer {
 
     /// Start a server on `data_dir` on the embedded default (SQLite + local directory),
     /// whatever backend the suite runs on.
-    pub async fn start_embedded(binary: &str, data_dir: &Path) -> DepotServer {
-        DepotServer::launch(binary, data_dir, &[], true).await
+    pub async fn start_embedded(binary: &str, data_dir: &Path, extra_args: &[&str]) -> DepotServer {
+        DepotServer::launch(binary, data_dir, extra_args, true).await
     }
 
     /// (Re)start the process, on `port` if given (a restart keeps its address).

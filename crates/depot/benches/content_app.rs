@@ -264,7 +264,7 @@ async fn main() {
     let upstream_many = Upstream::start(&many).await;
 
     let data = work.path().join("data");
-    let depot = DepotServer::start_in(BIN, &data, &[]).await;
+    let depot = DepotServer::start_embedded(BIN, &data, &[]).await;
     let (_, hot_publication) = publish(&depot, "hot", &upstream_hot.url("PULP_MANIFEST")).await;
     distribute(&depot, "open", json!({"publication": hot_publication})).await;
     distribute(&depot, "guarded", json!({"publication": hot_publication})).await;

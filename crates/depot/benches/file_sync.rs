@@ -8,6 +8,11 @@
 //! small stored files. Beside them it prints the floors: `sha256sum` over the same bytes, and
 //! fetching + hashing them over loopback with the same concurrency as depot.
 //!
+//! With `DEPOT_TEST_POSTGRES` set (and `DEPOT_TEST_S3`, as `scripts/postgres` and `scripts/s3`
+//! print), the syncs and the publish run again on PostgreSQL (+ S3), printed beside the
+//! embedded figures with their ratio, and the content app is measured with one and with two
+//! content processes sharing that database and bucket.
+//!
 //! `DEPOT_BENCH_FILES` changes the file count, `DEPOT_BENCH_SECONDS` the throughput run,
 //! `DEPOT_BENCH_DATA_PARENT` where depot's data directory goes (default /var/tmp; the
 //! filesystem matters: storing 10,000 files costs mostly inode creation).
@@ -209,7 +214,7 @@ async fn main() {
         .unwrap();
     let floor_store =
         fetch_hash_store_floor(&upstream, &files, 10, &data.path().join("floor")).await;
-    let depot = DepotServer::start_in(BIN, &data.path().join("data"), &[]).await;
+    let depot = DepotServer::start_embedded(BIN, &data.path().join("data"), &[]).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_start = memory_kib(depot.pid()).1;
     let manifest = upstream.url("PULP_MANIFEST");
@@ -312,5 +317,115 @@ async fn main() {
         "idle RSS: {:.1} MiB at start, {:.1} MiB after the run",
         mib(idle_start),
         mib(idle_end)
+    );
+    drop(depot);
+    if std::env::var(depot_testkit::server::POSTGRES_ENV).is_ok_and(|v| !v.is_empty()) {
+        let embedded = [&p_lazy, &p_lazy_again, &p_eager, &p_eager_again, &p_publish];
+        scaled(
+            &data.path().join("data-scaled"),
+            &manifest,
+            &embedded,
+            &small,
+            rps,
+            seconds,
+        )
+        .await;
+    } else {
+        println!(
+            "(set {} and DEPOT_TEST_S3 to run it again on PostgreSQL + S3, with two content processes)",
+            depot_testkit::server::POSTGRES_ENV
+        );
+    }
+}
+
+/// The same syncs and publish on PostgreSQL (+ S3 when the suite's bucket is set), printed
+/// beside the embedded figures; then the content app with one and with two content
+/// processes sharing that database and bucket.
+async fn scaled(
+    data: &Path,
+    manifest: &str,
+    embedded: &[&Phase],
+    small: &[&FixtureFile],
+    embedded_rps: f64,
+    seconds: u64,
+) {
+    let backend = match depot_testkit::server::blob_store_for(data) {
+        Some(_) => "PostgreSQL + S3",
+        None => "PostgreSQL + local",
+    };
+    let depot = DepotServer::start_in(BIN, data, &[]).await;
+    let lazy = repo_with_remote(&depot, "bench-on-demand", manifest, "on_demand").await;
+    let p_lazy = timed_sync(&depot, &lazy, "on_demand sync").await;
+    let p_lazy_again = timed_sync(&depot, &lazy, "no-change re-sync (on_demand)").await;
+    let eager = repo_with_remote(&depot, "bench-immediate", manifest, "immediate").await;
+    let p_eager = timed_sync(&depot, &eager, "immediate sync").await;
+    let p_eager_again = timed_sync(&depot, &eager, "no-change re-sync (immediate)").await;
+    let started = Instant::now();
+    let t = depot
+        .run_ok(
+            Method::POST,
+            "publications/file/file/",
+            Some(json!({"repository": eager})),
+        )
+        .await;
+    let p_publish = Phase {
+        name: "publish",
+        wall: started.elapsed(),
+        peak_kib: 0,
+    };
+    depot
+        .run_ok(
+            Method::POST,
+            "distributions/file/file/",
+            Some(json!({"name": "bench", "base_path": "bench", "publication": t["created_resources"][0]})),
+        )
+        .await;
+    println!("{:-<78}", "");
+    println!(
+        "{:<40} {:>14} {:>18} {:>8}",
+        "", "SQLite + local", backend, "ratio"
+    );
+    for (a, b) in
+        embedded
+            .iter()
+            .zip([&p_lazy, &p_lazy_again, &p_eager, &p_eager_again, &p_publish])
+    {
+        let (x, y) = (a.wall.as_secs_f64(), b.wall.as_secs_f64());
+        println!("{:<40} {x:>12.3} s {y:>16.3} s {:>7.2}x", a.name, y / x);
+    }
+
+    // the stored small files, from one content process, then from two sharing the
+    // database and bucket (requests alternate between them)
+    let second = DepotServer::start_in(BIN, data, &["--role", "content"]).await;
+    let paths: Vec<String> = small
+        .iter()
+        .map(|f| format!("bench/{}", f.relative_path))
+        .collect();
+    let one: Vec<String> = paths.iter().map(|p| depot.content_url(p)).collect();
+    let two: Vec<String> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if i % 2 == 0 {
+                depot.content_url(p)
+            } else {
+                second.content_url(p)
+            }
+        })
+        .collect();
+    let (rps1, mb1) = depot_testkit::bench::throughput(one, None, 64, seconds).await;
+    let (rps2, mb2) = depot_testkit::bench::throughput(two, None, 64, seconds).await;
+    println!("{:-<78}", "");
+    println!(
+        "content app on {backend}, 64 clients, {} small stored files:",
+        small.len()
+    );
+    println!(
+        "  one content process    {rps1:>8.0} req/s {mb1:>6.1} MB/s  ({:.2}x SQLite + local's {embedded_rps:.0})",
+        rps1 / embedded_rps
+    );
+    println!(
+        "  two content processes  {rps2:>8.0} req/s {mb2:>6.1} MB/s  ({:.2}x one)",
+        rps2 / rps1
     );
 }

@@ -342,7 +342,7 @@ async fn main() {
 
     let synth_upstream = Upstream::start(&synth_root).await;
     let real_upstream = Upstream::start(real_repo.parent().unwrap()).await;
-    let depot = DepotServer::start_embedded(BIN, &data.path().join("data")).await;
+    let depot = DepotServer::start_embedded(BIN, &data.path().join("data"), &[]).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_start = memory_kib(depot.pid()).1;
 

@@ -89,7 +89,7 @@ async fn main() {
 
     // embedded: one process queues and runs
     {
-        let depot = DepotServer::start_in(
+        let depot = DepotServer::start_embedded(
             BIN,
             &tempfile::tempdir().unwrap().keep().join("data"),
             &["--workers", &slots.to_string()],

@@ -423,7 +423,10 @@ pub async fn apply_update(depot: &Depot, id: &str, patch: &Map<String, Value>) -
         .await?
         .ok_or_else(|| CoreError::NotFound("the remote was deleted".into()))?;
     apply(depot, &mut row, patch)?;
-    depot.db.remote_update(&row).await.map_err(unique_error)?;
-    let row = depot.db.remote_get(id).await?.unwrap_or(row);
+    depot
+        .db
+        .remote_update(&mut row)
+        .await
+        .map_err(unique_error)?;
     Ok(render(depot, &row))
 }

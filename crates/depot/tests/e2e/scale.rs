@@ -372,7 +372,7 @@ async fn an_embedded_depot_moves_to_postgres_and_s3_with_its_history() {
     let upstream = Upstream::start(up_dir.path()).await;
     upstream.require_basic_auth("mirror", "mirror-secret");
 
-    let mut embedded = DepotServer::start_embedded(BIN, &data).await;
+    let mut embedded = DepotServer::start_embedded(BIN, &data, &[]).await;
     let r = remote(
         &embedded,
         "up",

@@ -340,6 +340,8 @@ pub async fn run_scheduler(depot: Arc<Depot>) {
         }
         tokio::select! {
             _ = depot.runner.notify.notified() => {}
+            // another process queued a task or ended one (PostgreSQL)
+            _ = depot.db.events.tasks_changed() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = depot.runner.shutdown.cancelled() => return,
         }

@@ -108,7 +108,11 @@ impl Db {
     /// Connect to the PostgreSQL database at `url` and run migrations (many processes may
     /// start at once: the migrator serialises them with an advisory lock).
     pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<Db> {
-        let options = PgConnectOptions::from_str(url)?.application_name("depot");
+        let events = Events::default();
+        // the origin of this process's notifications, also for those the database's
+        // triggers send (`depot-<origin>`, as pg_stat_activity shows it)
+        let options =
+            PgConnectOptions::from_str(url)?.application_name(&format!("depot-{}", events.origin));
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(1)
@@ -121,7 +125,7 @@ impl Db {
         Ok(Db {
             read: pool.clone(),
             write: pool,
-            events: Events::default(),
+            events,
             staging: Staging::default(),
         })
     }

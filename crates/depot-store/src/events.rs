@@ -17,15 +17,20 @@ pub enum Topic {
     Serving,
     /// Users, groups, memberships, roles and role assignments.
     Auth,
+    /// The task queue: a task was queued, or one ended and released what it held. Workers
+    /// look for tasks to start (other processes hear of it from the database itself: a
+    /// trigger on the tasks table notifies, see PostgreSQL's migration 0004).
+    Tasks,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 2] = [Topic::Serving, Topic::Auth];
+    pub const ALL: [Topic; 3] = [Topic::Serving, Topic::Auth, Topic::Tasks];
 
     pub fn name(self) -> &'static str {
         match self {
             Topic::Serving => "serving",
             Topic::Auth => "auth",
+            Topic::Tasks => "tasks",
         }
     }
 
@@ -37,6 +42,7 @@ impl Topic {
         match self {
             Topic::Serving => 0,
             Topic::Auth => 1,
+            Topic::Tasks => 2,
         }
     }
 }
@@ -44,7 +50,9 @@ impl Topic {
 /// The generation counters of every topic. Cheap to clone (shared).
 #[derive(Clone, Debug)]
 pub struct Events {
-    counters: Arc<[AtomicU64; 2]>,
+    counters: Arc<[AtomicU64; 3]>,
+    /// Woken when the task queue changed.
+    tasks: Arc<tokio::sync::Notify>,
     /// Identifies this process's own notifications when they come back from the database.
     pub origin: Arc<str>,
 }
@@ -52,7 +60,8 @@ pub struct Events {
 impl Default for Events {
     fn default() -> Self {
         Events {
-            counters: Arc::new([AtomicU64::new(1), AtomicU64::new(1)]),
+            counters: Arc::new([AtomicU64::new(1), AtomicU64::new(1), AtomicU64::new(1)]),
+            tasks: Arc::default(),
             origin: uuid::Uuid::new_v4().simple().to_string().into(),
         }
     }
@@ -70,6 +79,15 @@ impl Events {
     /// Something under `topic` changed: everything cached before is stale.
     pub fn notify(&self, topic: Topic) {
         self.counters[topic.index()].fetch_add(1, Ordering::AcqRel);
+        if topic == Topic::Tasks {
+            self.tasks.notify_one();
+        }
+    }
+
+    /// Resolves once the task queue changed (after the last call), for a scheduler to look
+    /// for work.
+    pub async fn tasks_changed(&self) {
+        self.tasks.notified().await
     }
 }
 

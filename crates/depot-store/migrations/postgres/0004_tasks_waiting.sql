@@ -33,17 +33,28 @@ CREATE TABLE task_holds (
 INSERT INTO task_holds (task_id, reserved_resources)
     SELECT id, reserved_resources FROM tasks WHERE state IN ('running', 'canceling');
 
+-- The trigger also tells every process listening on `depot_events` that the queue changed
+-- when a task is queued or ends, so workers of other processes look for work at once instead
+-- of at their next poll (payload `tasks:<origin>`, the origin from the writing connection's
+-- application_name `depot-<origin>`, so a process ignores its own). Notifications are sent
+-- when the transaction commits, one per transaction.
 CREATE FUNCTION task_holds_follow() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.state IN ('running', 'canceling') THEN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM pg_notify('depot_events', 'tasks:' || substr(current_setting('application_name'), 7));
+    ELSIF NEW.state IN ('running', 'canceling') THEN
         INSERT INTO task_holds (task_id, reserved_resources)
             VALUES (NEW.id, NEW.reserved_resources) ON CONFLICT (task_id) DO NOTHING;
     ELSE
         DELETE FROM task_holds WHERE task_id = NEW.id;
+        PERFORM pg_notify('depot_events', 'tasks:' || substr(current_setting('application_name'), 7));
     END IF;
     RETURN NULL;
 END
 $$;
 CREATE TRIGGER tasks_hold AFTER UPDATE OF state ON tasks
     FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)
+    EXECUTE FUNCTION task_holds_follow();
+CREATE TRIGGER tasks_queued AFTER INSERT ON tasks
+    FOR EACH ROW WHEN (NEW.state = 'waiting')
     EXECUTE FUNCTION task_holds_follow();

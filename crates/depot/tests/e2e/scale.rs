@@ -512,3 +512,39 @@ async fn an_embedded_depot_moves_to_postgres_and_s3_with_its_history() {
 async fn latest_version_of(depot: &DepotServer, repo: &str) -> i64 {
     crate::common::latest_version(depot, repo).await
 }
+
+/// A task queued through a process that runs none starts on a worker process at once: the
+/// database tells the workers (a trigger's NOTIFY), they do not wait for their next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_queued_elsewhere_starts_at_once() {
+    require_postgres();
+    let tmp = tempdir();
+    let data = tmp.path().join("data");
+    let api = DepotServer::start_in(BIN, &data, &["--role", "api,content"]).await;
+    let _worker = DepotServer::start_in(BIN, &data, &["--role", "worker"]).await;
+    let r = remote(&api, "r", "http://127.0.0.1:9/PULP_MANIFEST", json!({})).await;
+    // the worker polls once a second: five tasks in a row each waiting less than 400 ms
+    // by chance would be about a 1% event
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut waits = Vec::new();
+    for i in 0..5 {
+        let (s, v) = api
+            .call(
+                Method::PATCH,
+                &r,
+                Some(&json!({"download_concurrency": 2 + i})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        let done = api.wait_task(v["task"].as_str().unwrap()).await;
+        assert_eq!(done["state"], "completed", "{done}");
+        let at = |k: &str| chrono::DateTime::parse_from_rfc3339(done[k].as_str().unwrap()).unwrap();
+        waits.push((at("started_at") - at("pulp_created")).num_milliseconds());
+        // let the next one come between two polls
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        waits.iter().all(|w| *w < 400),
+        "milliseconds from queued to started: {waits:?}"
+    );
+}

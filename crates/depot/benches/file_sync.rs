@@ -192,6 +192,40 @@ async fn repo_with_remote(depot: &DepotServer, name: &str, url: &str, policy: &s
     repo["pulp_href"].as_str().unwrap().to_string()
 }
 
+/// On-demand and immediate syncs of `manifest`, each followed by a no-change re-sync, then
+/// a publication of the immediate repository, distributed at `bench/`.
+async fn syncs_and_publish(depot: &DepotServer, manifest: &str) -> [Phase; 5] {
+    let lazy = repo_with_remote(depot, "bench-on-demand", manifest, "on_demand").await;
+    let p_lazy = timed_sync(depot, &lazy, "on_demand sync").await;
+    let p_lazy_again = timed_sync(depot, &lazy, "no-change re-sync (on_demand)").await;
+    let eager = repo_with_remote(depot, "bench-immediate", manifest, "immediate").await;
+    let p_eager = timed_sync(depot, &eager, "immediate sync").await;
+    let p_eager_again = timed_sync(depot, &eager, "no-change re-sync (immediate)").await;
+    reset_peak(depot.pid());
+    let started = Instant::now();
+    let t = depot
+        .run_ok(
+            Method::POST,
+            "publications/file/file/",
+            Some(json!({"repository": eager})),
+        )
+        .await;
+    let p_publish = Phase {
+        name: "publish",
+        wall: started.elapsed(),
+        peak_kib: memory_kib(depot.pid()).0,
+    };
+    let publication: Value = t["created_resources"][0].clone();
+    depot
+        .run_ok(
+            Method::POST,
+            "distributions/file/file/",
+            Some(json!({"name": "bench", "base_path": "bench", "publication": publication})),
+        )
+        .await;
+    [p_lazy, p_lazy_again, p_eager, p_eager_again, p_publish]
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let count: usize = env_or("DEPOT_BENCH_FILES", 10_000);
@@ -219,35 +253,8 @@ async fn main() {
     let idle_start = memory_kib(depot.pid()).1;
     let manifest = upstream.url("PULP_MANIFEST");
 
-    let lazy = repo_with_remote(&depot, "bench-on-demand", &manifest, "on_demand").await;
-    let p_lazy = timed_sync(&depot, &lazy, "on_demand sync").await;
-    let p_lazy_again = timed_sync(&depot, &lazy, "no-change re-sync (on_demand)").await;
-    let eager = repo_with_remote(&depot, "bench-immediate", &manifest, "immediate").await;
-    let p_eager = timed_sync(&depot, &eager, "immediate sync").await;
-    let p_eager_again = timed_sync(&depot, &eager, "no-change re-sync (immediate)").await;
-
-    reset_peak(depot.pid());
-    let started = Instant::now();
-    let t = depot
-        .run_ok(
-            Method::POST,
-            "publications/file/file/",
-            Some(json!({"repository": eager})),
-        )
-        .await;
-    let p_publish = Phase {
-        name: "publish",
-        wall: started.elapsed(),
-        peak_kib: memory_kib(depot.pid()).0,
-    };
-    let publication: Value = t["created_resources"][0].clone();
-    depot
-        .run_ok(
-            Method::POST,
-            "distributions/file/file/",
-            Some(json!({"name": "bench", "base_path": "bench", "publication": publication})),
-        )
-        .await;
+    let [p_lazy, p_lazy_again, p_eager, p_eager_again, p_publish] =
+        syncs_and_publish(&depot, &manifest).await;
 
     // small stored files for the content app
     let mut small: Vec<&FixtureFile> = files.iter().filter(|f| f.size <= 8 * 1024).collect();
@@ -354,32 +361,8 @@ async fn scaled(
         None => "PostgreSQL + local",
     };
     let depot = DepotServer::start_in(BIN, data, &[]).await;
-    let lazy = repo_with_remote(&depot, "bench-on-demand", manifest, "on_demand").await;
-    let p_lazy = timed_sync(&depot, &lazy, "on_demand sync").await;
-    let p_lazy_again = timed_sync(&depot, &lazy, "no-change re-sync (on_demand)").await;
-    let eager = repo_with_remote(&depot, "bench-immediate", manifest, "immediate").await;
-    let p_eager = timed_sync(&depot, &eager, "immediate sync").await;
-    let p_eager_again = timed_sync(&depot, &eager, "no-change re-sync (immediate)").await;
-    let started = Instant::now();
-    let t = depot
-        .run_ok(
-            Method::POST,
-            "publications/file/file/",
-            Some(json!({"repository": eager})),
-        )
-        .await;
-    let p_publish = Phase {
-        name: "publish",
-        wall: started.elapsed(),
-        peak_kib: 0,
-    };
-    depot
-        .run_ok(
-            Method::POST,
-            "distributions/file/file/",
-            Some(json!({"name": "bench", "base_path": "bench", "publication": t["created_resources"][0]})),
-        )
-        .await;
+    let [p_lazy, p_lazy_again, p_eager, p_eager_again, p_publish] =
+        syncs_and_publish(&depot, manifest).await;
     println!("{:-<78}", "");
     println!(
         "{:<40} {:>14} {:>18} {:>8}",

@@ -185,11 +185,13 @@ impl Db {
             tx.serialize(&format!("declare:{pulp_type}")).await?;
         }
 
-        // 1. existing units by natural key
+        // 1. existing units by natural key: a join with the keys as a VALUES list, which
+        // PostgreSQL looks up one by one in the (pulp_type, natural_key) index (a row-value
+        // IN list of the same keys it scanned as a bitmap: 86 ms instead of 3.5 ms for 333)
         let mut ids: HashMap<(String, String), String> = HashMap::new();
         for chunk in units.chunks(CHUNK) {
             let mut qb: Builder = Builder::new(
-                "SELECT pulp_type, natural_key, id FROM content WHERE (pulp_type, natural_key) IN (",
+                "SELECT c.pulp_type, c.natural_key, c.id FROM content c JOIN (VALUES ",
             );
             let mut sep = qb.separated(", ");
             for u in chunk {
@@ -199,7 +201,7 @@ impl Db {
                     .push_bind_unseparated(&u.natural_key)
                     .push_unseparated(")");
             }
-            qb.push(")");
+            qb.push(") AS k ON c.pulp_type = k.column1 AND c.natural_key = k.column2");
             let rows: Vec<(String, String, String)> =
                 qb.build_query_as().fetch_all(&mut tx).await?;
             for (pt, nk, id) in rows {

@@ -863,10 +863,14 @@ impl Db {
 
     /// Whether the repository's latest content lacks bytes (units not downloaded yet).
     pub async fn repository_missing_artifacts(&self, repository_id: &str) -> Result<bool> {
+        // `coalesce(...) = ''` (no artifact id is empty) keeps PostgreSQL off the artifact_id
+        // index, whose NULL entries include the dead row version of every artifact downloaded
+        // since the last vacuum: through it the check took 1.4 s after an immediate sync of
+        // 10,000 files, each unit's artifact looked up by content id 33 ms
         let missing: i64 = query_scalar(
             "SELECT count(*) FROM content_artifacts ca JOIN repository_content rc \
              ON rc.content_id = ca.content_id WHERE rc.repository_id = ? \
-             AND rc.version_removed IS NULL AND ca.artifact_id IS NULL",
+             AND rc.version_removed IS NULL AND coalesce(ca.artifact_id, '') = ''",
         )
         .bind(repository_id)
         .fetch_one(&self.read)

@@ -149,6 +149,10 @@ fn pid_alive(pid: i64) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// Settings whose keys start with this are sealed with the secrets key (and re-sealed when it
+/// rotates).
+pub const SEALED_SETTING: &str = "sealed:";
+
 /// The cross-process lock between blob writers and orphan cleanup.
 const BLOB_GC_LOCK: &str = "depot:blob-gc";
 
@@ -384,6 +388,15 @@ impl Depot {
             rows.push((id, sb.seal(&plain)));
         }
         db.remote_set_secrets(&rows).await?;
+        // settings kept sealed (keys `sealed:...`, e.g. the registry's token key)
+        let mut settings = Vec::new();
+        for (key, stored) in db.settings_with_prefix(SEALED_SETTING).await? {
+            let plain = sb
+                .open(&stored)
+                .map_err(|e| CoreError::Internal(format!("setting {key}: {e}")))?;
+            settings.push((key, sb.seal(&plain)));
+        }
+        db.settings_replace(&settings).await?;
         sb.finish_rotation().map_err(CoreError::Internal)?;
         Ok((rows.len(), old, sb.current_id().to_string()))
     }

@@ -163,6 +163,9 @@ pub struct DistributionDef {
     pub def: TypeDef,
     /// Whether the distribution can point at a publication.
     pub serves_publications: bool,
+    /// Whether the content app (`/pulp/content/<base_path>/`) serves it; container
+    /// distributions are served by the registry only, which applies their own access rules.
+    pub content_app: bool,
     /// Files the distribution makes up rather than finds (e.g. an rpm `config.repo`).
     pub generated: Option<Generated>,
 }

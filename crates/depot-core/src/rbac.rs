@@ -97,7 +97,7 @@ fn type_roles(def: &TypeDef) -> Vec<RoleDef> {
 
 /// Every built-in role for the registered types, plus core and container roles.
 pub fn builtin_roles(plugins: &Plugins) -> Vec<RoleDef> {
-    let mut roles = Vec::new();
+    let mut roles = fixed_roles();
     for family in [
         Family::Remotes,
         Family::Repositories,
@@ -109,6 +109,16 @@ pub fn builtin_roles(plugins: &Plugins) -> Vec<RoleDef> {
             roles.extend(type_roles(def));
         }
     }
+    // a fixed role wins over the generated one of the same name (it comes first, the sort
+    // is stable and dedup keeps the first)
+    roles.sort_by(|a, b| a.name.cmp(&b.name));
+    roles.dedup_by(|a, b| a.name == b.name);
+    roles
+}
+
+/// Roles whose permissions are not the generic creator / owner / viewer set.
+fn fixed_roles() -> Vec<RoleDef> {
+    let mut roles = Vec::new();
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     roles.push(role(
         "core.rbaccontentguard_downloader".into(),
@@ -225,8 +235,6 @@ pub fn builtin_roles(plugins: &Plugins) -> Vec<RoleDef> {
     ] {
         roles.push(role(name.into(), format!("Built-in role {name}"), s(perms)));
     }
-    roles.sort_by(|a, b| a.name.cmp(&b.name));
-    roles.dedup_by(|a, b| a.name == b.name);
     roles
 }
 

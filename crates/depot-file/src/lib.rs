@@ -203,6 +203,7 @@ pub fn plugin() -> Plugin {
                 DISTRIBUTION_FIELDS,
             ),
             serves_publications: true,
+            content_app: true,
             generated: None,
         }],
         content: vec![ContentDef {

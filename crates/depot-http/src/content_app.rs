@@ -117,6 +117,15 @@ async fn serve(depot: &std::sync::Arc<Depot>, req: Request) -> depot_core::Resul
         ));
     };
 
+    // distributions the registry serves (containers) are not files below a path
+    if !depot
+        .plugins
+        .distribution(&dist.pulp_type)
+        .is_some_and(|d| d.content_app)
+    {
+        return Ok(not_found());
+    }
+
     // credentials are only checked when a guard asks for them; malformed ones count as none
     let credentials = basic_credentials(&headers).ok().flatten();
     let header = |name: &str| {
@@ -198,7 +207,7 @@ async fn serve(depot: &std::sync::Arc<Depot>, req: Request) -> depot_core::Resul
         Resolution::NotFound => not_found(),
         Resolution::AddSlash => redirect(&format!("{raw}/")),
         Resolution::Listing(entries) => listing_page(&raw, false, &entries, head),
-        Resolution::File(f) => send_file(depot, f, &rest, &headers, head).await?,
+        Resolution::File(f) => send_file(depot, f, content_type(&rest), &headers, head).await?,
     })
 }
 
@@ -389,10 +398,13 @@ fn not_satisfiable(size: u64) -> Response {
     r
 }
 
-async fn send_file(
+/// Send a stored or still-remote file with `Content-Type: content_type`, honouring `Range`,
+/// `If-None-Match` / `If-Modified-Since` / `If-Range` and `HEAD`; stored files come from
+/// memory, a presigned object-store URL or the blob store, remote ones are fetched on demand.
+pub async fn send_file(
     depot: &std::sync::Arc<Depot>,
     f: FileSource,
-    rel: &str,
+    content_type: &str,
     headers: &HeaderMap,
     head: bool,
 ) -> depot_core::Result<Response> {
@@ -417,7 +429,7 @@ async fn send_file(
                         )
                         .is_some_and(|(since, modified)| modified <= since));
             let mut builder = Response::builder()
-                .header(header::CONTENT_TYPE, content_type(rel))
+                .header(header::CONTENT_TYPE, content_type)
                 .header(header::ACCEPT_RANGES, "bytes")
                 .header(header::ETAG, &etag)
                 .header("X-PULP-ARTIFACT-SIZE", size);
@@ -528,7 +540,7 @@ async fn send_file(
             last_modified,
         } => {
             let mut builder = Response::builder()
-                .header(header::CONTENT_TYPE, content_type(rel))
+                .header(header::CONTENT_TYPE, content_type)
                 .header(header::ACCEPT_RANGES, "bytes");
             if let Some(lm) = last_modified.as_deref().and_then(http_date) {
                 builder = builder.header(header::LAST_MODIFIED, lm);

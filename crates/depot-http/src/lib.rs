@@ -66,10 +66,15 @@ pub fn attach_body_shapes(ops: &mut [ops::Op], doc: &serde_json::Value) {
     }
 }
 
-/// Build the application: API, OpenAPI document and content app.
 /// The HTTP application of this process's roles: the REST API (and its OpenAPI document),
 /// the content app, or both; what a role leaves out answers 404.
 pub fn app(depot: Arc<Depot>) -> Router {
+    app_with(depot, Router::new())
+}
+
+/// [`app`] with more routes of the content types' own (the container registry's `/v2/`),
+/// served by processes with the content role.
+pub fn app_with(depot: Arc<Depot>, extra: Router) -> Router {
     let roles = depot.config.roles;
     let mut ops = if roles.api {
         routes::operations(&depot)
@@ -108,8 +113,11 @@ pub fn app(depot: Arc<Depot>) -> Router {
             .route("/pulp/content/", any(content_app::handle))
             .route("/pulp/content/{*path}", any(content_app::handle));
     }
-    router
-        .fallback(api_not_found)
-        .layer(DefaultBodyLimit::disable())
-        .with_state(state)
+    let router: Router = router.layer(DefaultBodyLimit::disable()).with_state(state);
+    let router = if roles.content {
+        router.merge(extra)
+    } else {
+        router
+    };
+    router.fallback(api_not_found)
 }

@@ -610,6 +610,7 @@ pub fn plugin() -> Plugin {
                 DISTRIBUTION_FIELDS,
             ),
             serves_publications: true,
+            content_app: true,
             generated: Some(Generated {
                 paths: &["config.repo"],
                 make: |depot, dist, source, _path| {

@@ -6,6 +6,7 @@
 //! the pool is cheaper than retrying on `SQLITE_BUSY`), reads through a pool.
 
 pub mod blobs;
+pub mod container;
 pub mod content;
 pub mod db;
 pub mod events;

@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod blobs;
 pub mod fixtures;
+pub mod oci;
 pub mod rpm_fixtures;
 pub mod server;
 pub mod tools;

@@ -17,6 +17,7 @@
 //! s3_access_key_id = "GK..."                         # or AWS_ACCESS_KEY_ID
 //! s3_secret_access_key = "..."                       # or AWS_SECRET_ACCESS_KEY
 //! redirect_to_object_storage = true                  # default: false (stream through depot)
+//! registry_basic_auth = true                         # default: false (Bearer tokens from /token/)
 //! max_connections = 1024
 //! header_timeout = 30   # seconds
 //! idle_timeout = 60     # seconds
@@ -109,6 +110,10 @@ pub struct ServeArgs {
     /// streaming the bytes through depot (Pulp's REDIRECT_TO_OBJECT_STORAGE).
     #[arg(long, env = "DEPOT_REDIRECT_TO_OBJECT_STORAGE")]
     pub redirect_to_object_storage: bool,
+    /// The container registry (/v2/) takes Basic credentials of depot users directly,
+    /// instead of Bearer tokens issued at /token/ (Pulp's TOKEN_AUTH_DISABLED).
+    #[arg(long, env = "DEPOT_REGISTRY_BASIC_AUTH")]
+    pub registry_basic_auth: bool,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -133,6 +138,7 @@ struct FileConfig {
     s3_secret_access_key: Option<String>,
     s3_virtual_hosted_style: Option<bool>,
     redirect_to_object_storage: Option<bool>,
+    registry_basic_auth: Option<bool>,
 }
 
 /// The resolved configuration.
@@ -147,6 +153,8 @@ pub struct Config {
     /// The S3 endpoint, region and credentials configured, for any s3:// URL.
     pub s3: depot_store::S3Config,
     pub redirect_to_object_storage: bool,
+    /// The registry takes Basic credentials instead of Bearer tokens.
+    pub registry_basic_auth: bool,
     /// `None`: the address actually bound (known once listening).
     pub content_origin: Option<String>,
     pub tls_cert: Option<PathBuf>,
@@ -235,6 +243,8 @@ impl Config {
             blob_store,
             s3,
             redirect_to_object_storage,
+            registry_basic_auth: serve.registry_basic_auth
+                || file.registry_basic_auth.unwrap_or(false),
             secret_key_file: common
                 .secret_key_file
                 .clone()

@@ -145,7 +145,11 @@ fn init_logging() {
 }
 
 fn plugins() -> Vec<depot_core::Plugin> {
-    vec![depot_file::plugin(), depot_rpm::plugin()]
+    vec![
+        depot_file::plugin(),
+        depot_rpm::plugin(),
+        depot_container::plugin(),
+    ]
 }
 
 /// glibc's allocator keeps one arena per thread and rarely gives memory back; with a dozen
@@ -251,7 +255,12 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let changes = depot.db.listen();
     let presence = depot.start_presence();
     let scheduler = config.roles.worker.then(|| depot.start_workers());
-    let app = depot_http::app(depot.clone());
+    let registry = if config.roles.content {
+        depot_container::registry::router(depot.clone(), !config.registry_basic_auth).await?
+    } else {
+        axum::Router::new()
+    };
+    let app = depot_http::app_with(depot.clone(), registry);
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         data_dir = %config.data_dir.display(),

@@ -3,6 +3,7 @@
 
 mod access;
 mod common;
+mod container;
 mod content_app;
 mod forms;
 mod lifecycle;

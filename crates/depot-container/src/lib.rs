@@ -9,6 +9,7 @@
 //! any other artifact.
 
 pub mod access;
+pub mod actions;
 pub mod manifest;
 pub mod push;
 pub mod registry;
@@ -240,6 +241,7 @@ fn repository(
         sync: None,
         autopublish: None,
         repo_key: Some("$.repo_key"),
+        actions: actions::repository_actions(),
     }
 }
 

@@ -1363,7 +1363,8 @@ async fn upload_put(reg: &Registry, user: &User, name: &str, id: &str, req: Requ
 // ---------------------------------------------------------------------------------------------
 // pushing manifests
 
-fn valid_tag(t: &str) -> bool {
+/// A tag as the distribution spec allows it.
+pub fn valid_tag(t: &str) -> bool {
     let b = t.as_bytes();
     !b.is_empty()
         && b.len() <= 128

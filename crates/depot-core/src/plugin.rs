@@ -124,7 +124,32 @@ pub struct RepositoryDef {
     /// JSON path of the field unique within a version (`$.relative_path` for files): a new
     /// unit replaces the one with the same value.
     pub repo_key: Option<&'static str>,
+    /// Operations on one repository of the type beyond the common ones, e.g. container's
+    /// `POST <repository>/tag/`.
+    pub actions: Vec<RepositoryActionDef>,
 }
+
+/// `POST <repository href><path>/`: a body in, a task out (202).
+#[derive(Clone, Debug)]
+pub struct RepositoryActionDef {
+    pub path: &'static str,
+    /// Appended to the type's operationId prefix, e.g. `tag`.
+    pub operation: &'static str,
+    pub schema: &'static str,
+    pub fields: &'static [Field],
+    pub summary: &'static str,
+    /// The permission it needs on the repository, e.g. `modify` for `<app>.modify_<model>`.
+    pub permission: &'static str,
+    pub run: RepositoryActionFn,
+}
+
+/// Validate the request for repository `id` and dispatch its task; returns the task's href.
+pub type RepositoryActionFn = fn(
+    Arc<Depot>,
+    String,
+    Map<String, Value>,
+    Option<crate::auth::User>,
+) -> BoxFuture<'static, Result<String, CoreError>>;
 
 /// Publish a repository version (by id) with the repository's settings (`extra`); returns
 /// the publication's (href, prn).

@@ -177,6 +177,7 @@ pub fn plugin() -> Plugin {
                 .boxed()
             }),
             repo_key: Some("$.relative_path"),
+            actions: vec![],
         }],
         publications: vec![PublicationDef {
             def: type_def(

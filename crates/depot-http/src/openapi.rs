@@ -143,6 +143,12 @@ fn components(depot: &Depot) -> Map<String, Value> {
             fields.extend(sync.fields.iter());
             s.add(sync.schema, object_schema(fields, true, false));
         }
+        for a in &r.actions {
+            s.add(
+                a.schema,
+                object_schema(a.fields.iter().collect::<Vec<_>>(), true, false),
+            );
+        }
     }
     for p in depot.plugins.publications() {
         s.typed(&p.def, &publications::fields(&p.def));

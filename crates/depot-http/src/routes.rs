@@ -95,6 +95,9 @@ pub fn operations(depot: &Depot) -> Vec<Op> {
         let mut typed = repository_operations(rdef.clone());
         typed.extend(crate::rbac_routes::object_role_operations(&rdef.def));
         typed_perms(&mut typed, &rdef.def, Some(rdef.version_op_prefix));
+        for a in &rdef.actions {
+            typed.push(repository_action(&rdef.def, a.clone()));
+        }
         ops.extend(typed);
     }
     for pdef in depot.plugins.publications() {
@@ -126,6 +129,34 @@ pub fn operations(depot: &Depot) -> Vec<Op> {
         ops.push(action_operation(action.clone()));
     }
     ops
+}
+
+/// A content type's own operation on one repository: body validated against its fields, the
+/// caller needs the action's permission on the repository.
+fn repository_action(def: &TypeDef, a: depot_core::plugin::RepositoryActionDef) -> Op {
+    let one = id_route("repositories", def.path);
+    Op::new(
+        format!("{}_{}", def.op_prefix, a.operation),
+        Method::POST,
+        format!("{one}{}/", a.path),
+        hd(a.clone(), |mut r, a| async move {
+            let id = r.id()?;
+            let b = r.payload().await?;
+            let fields: Vec<&depot_core::fields::Field> = a.fields.iter().collect();
+            let args = depot_core::fields::validate(&fields, &b.fields, false)
+                .map_err(depot_core::CoreError::Invalid)?;
+            let task = (a.run)(r.depot().clone(), id, args, r.user.clone()).await?;
+            Ok(Reply::Outcome(Outcome::Task(task)))
+        }),
+    )
+    .href(def.href_param, &format!("{}/", a.path))
+    .perm(Perm::Object {
+        perm: permission(def.prn_model, a.permission),
+        model: def.prn_model.to_string(),
+    })
+    .body(a.schema, JSON_BODY)
+    .responds(202, Some("AsyncOperationResponse"))
+    .tag(&format!("Repositories: {}", def.model), a.summary)
 }
 
 /// A content type's own operation: body validated against its fields, the action checks the

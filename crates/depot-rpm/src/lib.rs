@@ -584,6 +584,7 @@ pub fn plugin() -> Plugin {
                 .boxed()
             }),
             repo_key: Some("$.repo_key"),
+            actions: vec![],
         }],
         publications: vec![PublicationDef {
             def: type_def(

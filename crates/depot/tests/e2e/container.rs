@@ -881,17 +881,74 @@ async fn builders_push_to_dev_and_customers_pull_only_releases() {
     )
     .unwrap();
 
-    // promotion: the release registry gets the tag (an admin copies it across)
+    // promotion as the release train does it: a release repository and private distribution
+    // made through the API, the push repository's tags listed in its latest version and
+    // added (manifests and blobs come along, no byte is copied)
+    let release = depot
+        .create(
+            "repositories/container/container/",
+            json!({"name": "stackhpc/kolla-nova"}),
+        )
+        .await["pulp_href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    depot
+        .run_ok(
+            Method::POST,
+            "distributions/container/container/",
+            Some(
+                json!({"name": "stackhpc/kolla-nova", "base_path": "stackhpc/kolla-nova",
+                        "repository": release, "private": true}),
+            ),
+        )
+        .await;
     let rel_image = format!("docker://{h}/stackhpc/kolla-nova:t1");
-    copy(
-        &home,
-        &dev_image,
-        &rel_image,
-        Some(&admin_creds()),
-        Some(&admin_creds()),
-    )
-    .unwrap();
-    make_private(&depot, "stackhpc/kolla-nova").await;
+    assert!(
+        copy(
+            &home,
+            &rel_image,
+            &format!("oci:{}:t1", out.display()),
+            Some(c),
+            None
+        )
+        .is_err()
+    );
+    let push_repo = depot
+        .get("distributions/container/container/?base_path=stackhpc-dev/kolla-nova")
+        .await["results"][0]["repository"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let latest = depot.get(&push_repo).await["latest_version_href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tags = depot
+        .get(&format!(
+            "content/container/tags/?name__in=t1,t9&repository_version={latest}"
+        ))
+        .await;
+    assert_eq!(tags["count"], 1, "{tags}");
+    let hrefs: Vec<Value> = tags["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["pulp_href"].clone())
+        .collect();
+    let blobs_before = depot.get("artifacts/").await["count"].clone();
+    depot
+        .run_ok(
+            Method::POST,
+            &format!("{release}add/"),
+            Some(json!({"content_units": hrefs})),
+        )
+        .await;
+    assert_eq!(
+        depot.get("artifacts/").await["count"],
+        blobs_before,
+        "no byte copied"
+    );
     let got = tmp.path().join("got");
     copy(
         &home,
@@ -902,6 +959,98 @@ async fn builders_push_to_dev_and_customers_pull_only_releases() {
     )
     .unwrap();
     assert_eq!(layout_digest(&got, "t1"), layout_digest(&image, "t1"));
+    assert_blobs_from(&got, &image);
+
+    // copy_tags, tag and untag: the other ways tags move
+    let copy_repo = depot
+        .create(
+            "repositories/container/container/",
+            json!({"name": "stackhpc/kolla-nova-copy"}),
+        )
+        .await["pulp_href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    depot
+        .run_ok(
+            Method::POST,
+            &format!("{copy_repo}copy_tags/"),
+            Some(json!({"source_repository_version": latest, "names": ["t1"]})),
+        )
+        .await;
+    let v = depot.get(&format!("{copy_repo}versions/1/")).await;
+    assert_eq!(
+        v["content_summary"]["present"]["container.tag"]["count"], 1,
+        "{v}"
+    );
+    assert_eq!(
+        v["content_summary"]["present"]["container.blob"]["count"], 3,
+        "{v}"
+    ); // 2 layers + config
+    let digest = layout_digest(&image, "t1");
+    depot
+        .run_ok(
+            Method::POST,
+            &format!("{release}tag/"),
+            Some(json!({"tag": "2024.1", "digest": digest})),
+        )
+        .await;
+    let (ok, listed, err) = skopeo(
+        &home,
+        &[
+            "list-tags",
+            "--tls-verify=false",
+            "--creds",
+            c,
+            "docker://HOST/stackhpc/kolla-nova"
+                .replace("HOST", &h)
+                .as_str(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&listed).unwrap()["Tags"],
+        json!(["2024.1", "t1"])
+    );
+    depot
+        .run_ok(
+            Method::POST,
+            &format!("{release}untag/"),
+            Some(json!({"tag": "t1"})),
+        )
+        .await;
+    assert!(
+        copy(
+            &home,
+            &rel_image,
+            &format!("oci:{}:t1", tmp.path().join("gone").display()),
+            Some(c),
+            None
+        )
+        .is_err()
+    );
+    let (s, v) = depot
+        .call(
+            Method::POST,
+            &format!("{release}tag/"),
+            Some(&json!({"tag": "x", "digest": digest_of(b"none")})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    // the customer may not promote
+    let r = depot
+        .http()
+        .post(depot.api(&format!("{release}add/")))
+        .basic_auth("customer", Some("customer-password"))
+        .json(&json!({"content_units": []}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status() == StatusCode::FORBIDDEN || r.status() == StatusCode::NOT_FOUND,
+        "{}",
+        r.status()
+    );
 
     // the catalog shows the customer what it may pull, and nothing of stackhpc-dev
     let t = token(

@@ -1200,3 +1200,97 @@ async fn basic_auth_mode_takes_credentials_on_v2() {
     .unwrap();
     assert_eq!(layout_digest(&out, "v1"), layout_digest(&image, "v1"));
 }
+
+/// podman with its own storage (vfs) and runtime directories.
+fn podman(home: &Path, args: &[&str]) -> Result<String, String> {
+    let podman = depot_testkit::tools::require("podman", "DEPOT_PODMAN");
+    let auth = home.join("auth.json");
+    if !auth.exists() {
+        std::fs::write(&auth, "{}").expect("auth file");
+    }
+    let out = std::process::Command::new(podman)
+        .arg("--root")
+        .arg(home.join("root"))
+        .arg("--runroot")
+        .arg(home.join("run"))
+        .args(["--storage-driver", "vfs"])
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home)
+        .env("REGISTRY_AUTH_FILE", home.join("auth.json"))
+        .output()
+        .expect("run podman");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!(
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+#[tokio::test]
+async fn podman_pushes_and_pulls_in_plain_http_and_over_tls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key, ca) = crate::lifecycle::test_certificates(tmp.path());
+    let plain = DepotServer::start_in(BIN, &tmp.path().join("plain"), &[]).await;
+    let tls = DepotServer::start_in(
+        BIN,
+        &tmp.path().join("tls"),
+        &["--tls-cert", &cert, "--tls-key", &key],
+    )
+    .await;
+    assert!(tls.url.starts_with("https://"));
+    // podman names an image pulled from a layout after its path, which must be lower case
+    let lower = std::env::temp_dir().join(format!(
+        "depot-podman-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let image = build_image(&lower.join("img"), "v1", &[200_000, 30_000], 5);
+    let home = tmp.path().join("podman");
+    std::fs::create_dir_all(&home).unwrap();
+    let id = podman(&home, &["pull", &format!("oci:{}:v1", image.display())]).unwrap();
+    let id = id.lines().last().unwrap().to_string();
+    // podman trusts the CA from a certificate directory
+    let certs = tmp.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(&ca, certs.join("ca.crt")).unwrap();
+    let certs = certs.to_str().unwrap().to_string();
+    for (depot, tls_args) in [
+        (&plain, vec!["--tls-verify=false".to_string()]),
+        (&tls, vec![format!("--cert-dir={certs}")]),
+    ] {
+        let h = depot.url.split("://").nth(1).unwrap().to_string();
+        let reference = format!("{h}/podman/kolla-keystone:v1");
+        let mut login = vec!["login", "-u", "admin", "-p", ADMIN_PASSWORD];
+        login.extend(tls_args.iter().map(String::as_str));
+        login.push(&h);
+        podman(&home, &login).unwrap();
+        let mut push = vec!["push"];
+        push.extend(tls_args.iter().map(String::as_str));
+        push.extend([id.as_str(), reference.as_str()]);
+        podman(&home, &push).unwrap();
+        // pulled into an empty store: the same image
+        let other = tmp
+            .path()
+            .join(format!("podman-{}", h.replace([':', '.'], "-")));
+        std::fs::create_dir_all(&other).unwrap();
+        let mut pull = vec!["pull"];
+        pull.extend(tls_args.iter().map(String::as_str));
+        pull.push(&reference);
+        let pulled = podman(&other, &pull).unwrap();
+        assert_eq!(pulled.lines().last().unwrap(), id, "{pulled}");
+        let digest = podman(
+            &other,
+            &["image", "inspect", "--format", "{{.Digest}}", &reference],
+        )
+        .unwrap();
+        assert!(digest.starts_with("sha256:"), "{digest}");
+    }
+    let _ = std::fs::remove_dir_all(&lower);
+}

@@ -463,7 +463,7 @@ async fn admin_reset_password() {
 
 /// A private CA and a server certificate for 127.0.0.1 signed by it, made with openssl:
 /// (certificate path, key path, CA certificate path).
-fn test_certificates(dir: &std::path::Path) -> (String, String, String) {
+pub(crate) fn test_certificates(dir: &std::path::Path) -> (String, String, String) {
     let openssl = tools::require("openssl", "OPENSSL");
     let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
     std::fs::write(

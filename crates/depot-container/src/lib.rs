@@ -13,6 +13,7 @@ pub mod actions;
 pub mod manifest;
 pub mod push;
 pub mod registry;
+pub mod sync;
 pub mod token;
 mod uploads;
 
@@ -20,9 +21,11 @@ use serde_json::{Map, Value, json};
 
 use depot_core::fields::{Default, Field, Kind};
 use depot_core::plugin::{
-    ContentDef, ContentFilter, DistributionDef, Family, FilterOp, Plugin, RepositoryDef, TypeDef,
+    ContentDef, ContentFilter, DistributionDef, Family, FilterOp, Plugin, RepositoryDef, SyncDef,
+    TaskDef, TypeDef,
 };
 use depot_store::content::{NewContentArtifact, NewUnit};
+use futures::FutureExt;
 
 pub const REPOSITORY_TYPE: &str = "container.container";
 pub const PUSH_REPOSITORY_TYPE: &str = "container.container-push";
@@ -63,6 +66,10 @@ static REMOTE_FIELDS: &[Field] = &[
         .nullable()
         .default(Default::Null),
 ];
+
+static SYNC_FIELDS: &[Field] = &[Field::new("mirror", Kind::Bool)
+    .default(Default::Bool(false))
+    .help("If true, the new version holds exactly the upstream's tags, manifests and blobs.")];
 
 static REPOSITORY_FIELDS: &[Field] = &[Field::new("manifest_signing_service", Kind::Str)
     .nullable()
@@ -238,7 +245,12 @@ fn repository(
         version_op_prefix,
         content_types: &[BLOB, MANIFEST, TAG],
         remote_types: &[REMOTE_TYPE],
-        sync: None,
+        sync: (pulp_type == REPOSITORY_TYPE).then_some(SyncDef {
+            fields: SYNC_FIELDS,
+            schema: "ContainerRepositorySyncURL",
+            task: sync::SYNC_TASK,
+            check: None,
+        }),
         autopublish: None,
         repo_key: Some("$.repo_key"),
         actions: actions::repository_actions(),
@@ -344,7 +356,10 @@ pub fn plugin() -> Plugin {
             },
         ],
         content_guards: vec![],
-        tasks: vec![],
+        tasks: vec![TaskDef {
+            name: sync::SYNC_TASK,
+            run: |ctx| sync::synchronize(ctx).boxed(),
+        }],
         actions: vec![],
     }
 }

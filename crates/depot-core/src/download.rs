@@ -258,6 +258,36 @@ impl Downloader {
         }
     }
 
+    /// One GET with the remote's headers and `extra` ones, authenticated with `bearer` when
+    /// given (else the remote's Basic credentials); answers of any status are returned, for
+    /// protocols that negotiate (a registry's Bearer challenge).
+    pub async fn send(
+        &self,
+        url: &str,
+        extra: &[(&str, &str)],
+        bearer: Option<&str>,
+    ) -> Result<reqwest::Response, DownloadError> {
+        self.wait_rate_limit().await;
+        let mut req = self.client.get(url);
+        for (k, v) in &self.settings.headers {
+            req = req.header(k, v);
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        match bearer {
+            Some(t) => req = req.bearer_auth(t),
+            None => {
+                if let Some(u) = &self.settings.username {
+                    req = req.basic_auth(u, self.settings.password.as_deref());
+                }
+            }
+        }
+        req.send()
+            .await
+            .map_err(|e| DownloadError::from_reqwest(url, e))
+    }
+
     /// One GET with the remote's credentials and headers; non-2xx answers are errors.
     pub async fn get(&self, url: &str) -> Result<reqwest::Response, DownloadError> {
         self.wait_rate_limit().await;

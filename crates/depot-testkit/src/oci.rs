@@ -102,3 +102,69 @@ pub fn skopeo(home: &Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Debian's `docker-registry` (the CNCF distribution registry) on a loopback port, storing in
+/// a directory; stopped when dropped.
+pub struct DistributionRegistry {
+    child: std::process::Child,
+    /// e.g. `127.0.0.1:41234`
+    pub host: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for DistributionRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl DistributionRegistry {
+    pub async fn start() -> DistributionRegistry {
+        let bin = crate::tools::debian_tool("docker-registry", "docker-registry");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("registry config");
+        let mut child = Command::new(bin)
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        for _ in 0..200 {
+            if client
+                .get(format!("http://{host}/v2/"))
+                .send()
+                .await
+                .is_ok()
+            {
+                return DistributionRegistry {
+                    child,
+                    host,
+                    _dir: dir,
+                };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("docker-registry did not start on {host}");
+    }
+}

@@ -1294,3 +1294,253 @@ async fn podman_pushes_and_pulls_in_plain_http_and_over_tls() {
     }
     let _ = std::fs::remove_dir_all(&lower);
 }
+
+/// Push raw bytes as a blob to an unauthenticated registry.
+async fn push_plain_blob(http: &reqwest::Client, host: &str, name: &str, bytes: &[u8]) -> String {
+    let d = digest_of(bytes);
+    let r = http
+        .post(format!("http://{host}/v2/{name}/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let loc = header(&r, "location");
+    let loc = if loc.starts_with("http") {
+        loc
+    } else {
+        format!("http://{host}{loc}")
+    };
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    let r = http
+        .put(format!("{loc}{sep}digest={d}"))
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    d
+}
+
+/// A two-platform OCI index pushed as `tag` to an unauthenticated registry; returns its digest.
+async fn push_index(host: &str, name: &str, tag: &str) -> String {
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut entries = Vec::new();
+    for (i, arch) in ["amd64", "arm64"].iter().enumerate() {
+        let config = json!({"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).to_string();
+        let layer = depot_testkit::oci::noise(50_000 + i, 40 + i as u64);
+        let cd = push_plain_blob(&http, host, name, config.as_bytes()).await;
+        let ld = push_plain_blob(&http, host, name, &layer).await;
+        let m = image_manifest((&cd, config.len()), &[(&ld, layer.len())]);
+        let md = digest_of(&m);
+        let r = http
+            .put(format!("http://{host}/v2/{name}/manifests/{md}"))
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(m.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        entries.push(
+            json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
+                            "size": m.len(), "platform": {"architecture": arch, "os": "linux"}}),
+        );
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})
+        .to_string()
+        .into_bytes();
+    let r = http
+        .put(format!("http://{host}/v2/{name}/manifests/{tag}"))
+        .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+        .body(index.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    digest_of(&index)
+}
+
+#[tokio::test]
+async fn syncs_from_a_distribution_registry_on_demand_with_tag_filters() {
+    let upstream = depot_testkit::oci::DistributionRegistry::start().await;
+    let depot = DepotServer::start(BIN).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let up = &upstream.host;
+    let layout = tmp.path().join("src");
+    let tags = [
+        "2024.1-rocky-9-a",
+        "2024.1-rocky-9-b",
+        "2024.1-rocky-9-old",
+        "2023.1-rocky-9-a",
+    ];
+    for (i, tag) in tags.iter().enumerate() {
+        build_image(&layout, tag, &[30_000 + i * 1000, 5_000], 10 + i as u64);
+        copy(
+            &home,
+            &format!("oci:{}:{tag}", layout.display()),
+            &format!("docker://{up}/kolla/base:{tag}"),
+            None,
+            None,
+        )
+        .unwrap();
+    }
+    let index_digest = push_index(up, "kolla/base", "2024.1-multi").await;
+
+    let remote = depot
+        .create(
+            "remotes/container/container/",
+            json!({"name": "kolla-base", "url": format!("http://{up}"), "upstream_name": "kolla/base",
+                   "include_tags": ["2024.1-*"], "exclude_tags": ["*-old"], "policy": "on_demand"}),
+        )
+        .await;
+    assert!(remote.get("include_tags").is_none(), "write-only: {remote}");
+    let repo = depot
+        .create(
+            "repositories/container/container/",
+            json!({"name": "mirror/kolla-base", "remote": remote["pulp_href"]}),
+        )
+        .await["pulp_href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = depot
+        .run_task(Method::POST, &format!("{repo}sync/"), Some(json!({})))
+        .await;
+    assert_eq!(t["state"], "completed", "{t}");
+    let v = depot.get(&format!("{repo}versions/1/")).await;
+    let present = &v["content_summary"]["present"];
+    assert_eq!(present["container.tag"]["count"], 3, "{v}"); // a, b, multi
+    assert_eq!(present["container.manifest"]["count"], 5, "{v}"); // a, b, the index and its two
+    depot
+        .run_ok(
+            Method::POST,
+            "distributions/container/container/",
+            Some(json!({"name": "mirror/kolla-base", "base_path": "mirror/kolla-base", "repository": repo})),
+        )
+        .await;
+    let h = host(&depot);
+    let (ok, listed, err) = skopeo(
+        &home,
+        &[
+            "list-tags",
+            "--tls-verify=false",
+            &format!("docker://{h}/mirror/kolla-base"),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&listed).unwrap()["Tags"],
+        json!(["2024.1-multi", "2024.1-rocky-9-a", "2024.1-rocky-9-b"])
+    );
+
+    // on_demand: blobs arrive with the first pull, verified, byte for byte
+    let before = depot.get("artifacts/").await["count"].as_i64().unwrap();
+    let out = tmp.path().join("out");
+    copy(
+        &home,
+        &format!("docker://{h}/mirror/kolla-base:2024.1-rocky-9-a"),
+        &format!("oci:{}:a", out.display()),
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        layout_digest(&out, "a"),
+        layout_digest(&layout, "2024.1-rocky-9-a")
+    );
+    assert_blobs_from(&out, &layout);
+    let after = depot.get("artifacts/").await["count"].as_i64().unwrap();
+    assert!(
+        after > before,
+        "the pull stored the blobs it fetched ({before} -> {after})"
+    );
+    // every platform of the index
+    let (ok, _, err) = skopeo(
+        &home,
+        &[
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            &format!("docker://{h}/mirror/kolla-base:2024.1-multi"),
+            &format!("oci:{}:multi", out.display()),
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, raw, err) = skopeo(
+        &home,
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{h}/mirror/kolla-base:2024.1-multi"),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        digest_of(raw.as_bytes()),
+        index_digest,
+        "the index as upstream has it"
+    );
+    // excluded and not included tags are not there
+    let r = depot
+        .http()
+        .get(format!(
+            "{}/v2/mirror/kolla-base/manifests/2023.1-rocky-9-a",
+            depot.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "token first");
+    let t = token(&depot, &["repository:mirror/kolla-base:pull"], None).await;
+    for tag in ["2023.1-rocky-9-a", "2024.1-rocky-9-old"] {
+        let r = reg(
+            &depot,
+            Method::GET,
+            &format!("/v2/mirror/kolla-base/manifests/{tag}"),
+            &t,
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{tag}");
+    }
+
+    // nothing changed upstream: no new version
+    let t = depot
+        .run_task(Method::POST, &format!("{repo}sync/"), Some(json!({})))
+        .await;
+    assert_eq!(t["state"], "completed", "{t}");
+    assert!(
+        depot.get(&repo).await["latest_version_href"]
+            .as_str()
+            .unwrap()
+            .ends_with("/versions/1/")
+    );
+    // mirror: a tag gone upstream goes here too
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .delete(format!(
+            "http://{up}/v2/kolla/base/manifests/{}",
+            layout_digest(&layout, "2024.1-rocky-9-b")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let t = depot
+        .run_task(
+            Method::POST,
+            &format!("{repo}sync/"),
+            Some(json!({"mirror": true})),
+        )
+        .await;
+    assert_eq!(t["state"], "completed", "{t}");
+    let v = depot.get(&format!("{repo}versions/2/")).await;
+    assert_eq!(
+        v["content_summary"]["present"]["container.tag"]["count"], 2,
+        "{v}"
+    );
+}
